@@ -1,0 +1,55 @@
+"""The `cai` command. Thin: parse options, call into the package, turn CaiError into one line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cai.errors import CaiError
+
+app = typer.Typer(name="cai", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                  help="Turn a constitution into alignment data: critiques, revisions and preference labels.")
+
+
+@app.callback()
+def _root() -> None:
+    """Turn a constitution into alignment data: critiques, revisions and preference labels."""
+
+
+def _register() -> None:
+    # Each command lives in its own module; importing it adds it to `app`.
+    from cai.cli import run  # noqa: F401
+
+
+def _quiet_libraries() -> None:
+    # Our own progress bars and summaries replace the libraries' per-shard and per-weight bars.
+    import os
+
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main() -> None:
+    _quiet_libraries()
+    _register()
+    try:
+        app(standalone_mode=False)
+    except CaiError as error:
+        typer.echo(f"error: {error.line()}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as error:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(1)
+        raise

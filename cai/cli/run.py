@@ -1,0 +1,64 @@
+"""`cai run`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cai.cli import app
+from cai.errors import CaiError
+
+Opt = typer.Option
+
+
+@app.command("run")
+def run_command(
+    prompts: Annotated[Optional[str], Opt(help="Prompts: a .jsonl/.json/.csv/.parquet/.txt file, a save_to_disk "
+                                          "folder, or a hub dataset id. Default: the bundled demo prompts.")] = None,
+    constitution: Annotated[Optional[str], Opt(help="Constitution YAML. Default: the bundled one.")] = None,
+    model: Annotated[Optional[str], Opt(help="Hub id, local folder, or 'default' (embedded SmolLM2-135M-Instruct).")] = None,
+    engine: Annotated[Optional[str], Opt(help="Inference engine: hf (transformers).")] = None,
+    rounds: Annotated[Optional[int], Opt(help="Critique/revision rounds per example. (default: 2)")] = None,
+    limit: Annotated[Optional[int], Opt(help="Use only the first N valid prompts.")] = None,
+    out: Annotated[Optional[str], Opt(help="Run folder. (default: outputs/run-<time>)")] = None,
+    resume: Annotated[bool, Opt("--resume", help="Continue the run in --out where it stopped.")] = False,
+    force: Annotated[bool, Opt("--force", help="Replace the run already in --out.")] = False,
+    seed: Annotated[Optional[int], Opt(help="Seed for principle sampling and generation. (default: 0)")] = None,
+    max_new_tokens: Annotated[Optional[int], Opt(help="Tokens per generated answer. (default: 192)")] = None,
+    temperature: Annotated[Optional[float], Opt(help="Sampling temperature (0 = greedy). (default: 0.7)")] = None,
+    few_shot: Annotated[Optional[int], Opt(help="Worked examples from the constitution put before each "
+                                           "critique. (default: 2)")] = None,
+    chunk_size: Annotated[Optional[int], Opt(help="Examples finished and saved together. (default: 64)")] = None,
+    batch_size: Annotated[Optional[int], Opt(help="hf engine: sequences per forward pass. (default: 16)")] = None,
+    dtype: Annotated[Optional[str], Opt(help="auto, float32 or bfloat16. (default: auto)")] = None,
+    prompt_column: Annotated[Optional[str], Opt(help="Column with the prompt text or a list of chat messages.")] = None,
+    split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
+    test_size: Annotated[Optional[float], Opt(help="Share of examples put in the test splits. (default: 0.1)")] = None,
+    templates: Annotated[Optional[str], Opt(help="Folder of *.jinja templates overriding the bundled prompts/.")] = None,
+    config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
+    quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Generate → critique → revise every prompt under the constitution, and export SFT and preference data."""
+    given = dict(locals())  # first line: only the options are in scope here
+    from cai.config import resolve_config
+    from cai.runner import default_out_dir, execute_run
+    from cai.store import RunStore
+
+    flags = {k: v for k, v in given.items()
+             if k not in ("resume", "force", "config", "quiet") and v is not None}
+    if resume and not out:
+        recipe_out = None
+        if config:
+            from cai.config import read_recipe
+
+            recipe_out = read_recipe(config).get("out")
+        if not recipe_out:
+            raise CaiError("--resume needs the run folder", "--out", "add --out outputs/<run>")
+        flags["out"] = recipe_out
+    saved = RunStore(flags["out"]).saved_config() if resume and flags.get("out") else None
+    resolved = resolve_config(flags, str(config) if config else None, saved)
+    if not resolved.out:
+        resolved.out = default_out_dir()
+    execute_run(resolved, resume=resume, force=force, show_progress=not quiet)

@@ -1,0 +1,88 @@
+"""Run configuration: built-in defaults < YAML recipe (--config) < flags given on the command line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from cai.errors import CaiError
+
+
+@dataclass
+class RunConfig:
+    prompts: str | None = None          # None: the bundled demo prompts
+    constitution: str | None = None     # None: the bundled default constitution
+    model: str = "default"
+    engine: str = "hf"
+    rounds: int = 2
+    limit: int | None = None
+    out: str | None = None
+    seed: int = 0
+    max_new_tokens: int = 192
+    temperature: float = 0.7
+    top_p: float = 0.95
+    few_shot: int = 2                   # how many of the constitution's worked examples to prepend
+    chunk_size: int = 64                # examples finished and checkpointed together
+    batch_size: int = 16                # hf engine: sequences per forward pass
+    dtype: str = "auto"
+    prompt_column: str | None = None
+    split: str = "train"
+    test_size: float = 0.1
+    templates: str | None = None        # a folder whose *.jinja override the bundled prompts/
+
+    # Keys that change what a run produces: a resumed run may not change them.
+    RESULT_KEYS = ("prompts", "constitution", "model", "rounds", "seed", "max_new_tokens", "temperature",
+                   "top_p", "few_shot", "prompt_column", "split", "templates")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FIELD_NAMES = {f.name for f in fields(RunConfig)}
+
+
+def read_recipe(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CaiError("config file not found", str(path), "pass an existing YAML recipe to --config")
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise CaiError("YAML syntax error", f"{path}:{mark.line + 1 if mark else 1}",
+                       "check indentation and quoting on that line") from None
+    if not isinstance(data, dict):
+        raise CaiError("a recipe must be a mapping of option: value", f"{path}:1", "write `rounds: 2` style lines")
+    recipe = {}
+    for key_node, _ in node.value:
+        key = str(key_node.value).replace("-", "_")
+        if key not in FIELD_NAMES:
+            raise CaiError(f"unknown option '{key_node.value}'", f"{path}:{key_node.start_mark.line + 1}",
+                           f"use one of: {', '.join(sorted(FIELD_NAMES))}")
+        recipe[key] = data[key_node.value]
+    return recipe
+
+
+def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | None = None) -> RunConfig:
+    """Merge the layers; `flags` holds only options the user actually gave (not None)."""
+    merged = RunConfig().to_dict()
+    if saved:
+        merged.update({k: v for k, v in saved.items() if k in FIELD_NAMES})
+    if recipe_path:
+        merged.update(read_recipe(recipe_path))
+    given = {k: v for k, v in flags.items() if v is not None}
+    if saved:
+        for key in RunConfig.RESULT_KEYS:
+            if key in given and given[key] != saved.get(key):
+                raise CaiError(f"--{key.replace('_', '-')} differs from the run being resumed "
+                               f"({given[key]!r} vs {saved.get(key)!r})", "--resume",
+                               "drop the flag to continue the run as it was, or start a new run with --out")
+    merged.update(given)
+    config = RunConfig(**merged)
+    if config.rounds < 0 or config.max_new_tokens < 1 or not 0 <= config.test_size < 1:
+        raise CaiError("rounds must be >= 0, max-new-tokens >= 1 and test-size in [0, 1)", "options",
+                       "correct the value in the flag or recipe")
+    return config

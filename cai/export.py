@@ -1,0 +1,104 @@
+"""Records -> Hugging Face datasets in the layouts TRL and the alignment-handbook read directly.
+
+SFT rows: `messages` (prompt turns + the final revision). Preference rows: TRL's explicit
+conversational format (`prompt` turns; `chosen`/`rejected` hold only the assistant turn), plus the
+string columns of the public cai-conversation-harmless layout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cai.records import Record
+from cai.sampling import stable_fraction
+
+SPLITS = ("train_sft", "test_sft", "train_prefs", "test_prefs")
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _last_user(record: Record) -> str:
+    return next(m["content"] for m in reversed(record.messages) if m["role"] == "user")
+
+
+def sft_row(record: Record) -> dict | None:
+    final = record.final_response
+    if not final:
+        return None
+    return {"prompt_id": record.id, "category": record.category or "",
+            "messages": record.messages + _assistant(final)}
+
+
+def preference(record: Record) -> tuple[str, str, float | None] | None:
+    """(chosen, rejected, score of chosen). Labels, when present, decide; otherwise the revision wins."""
+    verdict = record.preference
+    if verdict and verdict.get("chosen") is not None:
+        return verdict["chosen"], verdict["rejected"], verdict.get("score_chosen")
+    if not record.rounds or not record.initial_response:
+        return None
+    final = record.final_response
+    if not final or final.strip() == record.initial_response.strip():
+        return None  # an unchanged answer teaches no preference
+    return final, record.initial_response, None
+
+
+def pref_row(record: Record) -> dict | None:
+    pair = preference(record)
+    if pair is None:
+        return None
+    chosen, rejected, score = pair
+    last = record.rounds[-1] if record.rounds else None
+    return {
+        "prompt_id": record.id, "category": record.category or "",
+        "prompt": record.messages, "chosen": _assistant(chosen), "rejected": _assistant(rejected),
+        "score_chosen": score if score is not None else 1.0,
+        "score_rejected": 1.0 - score if score is not None else 0.0,
+        "init_prompt": _last_user(record), "init_response": record.initial_response or "",
+        "critic_prompt": last.critique_prompt if last else "", "critic_response": last.critique if last else "",
+        "revision_prompt": last.revision_prompt if last else "", "revision_response": last.revision if last else "",
+    }
+
+
+def build_rows(records: list[Record], test_size: float) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    for record in sorted(records, key=lambda r: r.id):
+        part = "test" if stable_fraction(record.id) < test_size else "train"
+        if (row := sft_row(record)) is not None:
+            rows[f"{part}_sft"].append(row)
+        if (row := pref_row(record)) is not None:
+            rows[f"{part}_prefs"].append(row)
+    return rows
+
+
+def _features():
+    from datasets import Features, Value
+
+    message = [{"role": Value("string"), "content": Value("string")}]
+    text = Value("string")
+    sft = Features({"prompt_id": text, "category": text, "messages": message})
+    prefs = Features({"prompt_id": text, "category": text, "prompt": message, "chosen": message,
+                      "rejected": message, "score_chosen": Value("float64"), "score_rejected": Value("float64"),
+                      "init_prompt": text, "init_response": text, "critic_prompt": text,
+                      "critic_response": text, "revision_prompt": text, "revision_response": text})
+    return sft, prefs
+
+
+def export_dataset(records: list[Record], out_dir: Path, test_size: float) -> dict[str, int]:
+    """Save a DatasetDict with the H4 split names; returns the row count of each split."""
+    from datasets import Dataset, DatasetDict
+
+    sft_features, pref_features = _features()
+    rows = build_rows(records, test_size)
+    dataset = DatasetDict({
+        name: Dataset.from_list(rows[name], features=sft_features if name.endswith("sft") else pref_features)
+        for name in SPLITS})
+    temporary = out_dir.with_name(out_dir.name + ".tmp")
+    dataset.save_to_disk(str(temporary))
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    temporary.rename(out_dir)
+    return {name: len(rows[name]) for name in SPLITS}

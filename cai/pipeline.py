@@ -1,0 +1,71 @@
+"""Runs the stages over all pending examples, chunk by chunk, checkpointing as chunks finish.
+
+Within a chunk every stage is one engine call over all its examples, so the engine batches freely;
+the chunk size bounds what a crash can lose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cai.config import RunConfig
+from cai.constitution import Constitution
+from cai.engines.base import Engine, Sampling
+from cai.manifest import RunStats
+from cai.progress import StageProgress
+from cai.records import Record
+from cai.stages import CritiqueStage, RespondStage, RevisionStage, few_shot_turns
+from cai.templates import Renderer
+
+
+@dataclass
+class Chat:
+    """Wraps a pure stage: asks the engine for one completion per record, then applies them."""
+
+    stage: object
+
+    @property
+    def name(self) -> str:
+        return self.stage.name
+
+    def execute(self, engine: Engine, records: list[Record], sampling: Sampling, progress) -> tuple[list[Record], int, int]:
+        completions = engine.chat(self.stage.requests(records), sampling, progress)
+        records = self.stage.apply(records, [c.text for c in completions])
+        for record, completion in zip(records, completions):
+            record.tokens["prompt"] += completion.prompt_tokens
+            record.tokens["completion"] += completion.completion_tokens
+        return (records, sum(c.prompt_tokens for c in completions),
+                sum(c.completion_tokens for c in completions))
+
+
+def build_steps(config: RunConfig, constitution: Constitution, renderer: Renderer) -> list:
+    prefix = few_shot_turns(constitution, renderer, config.few_shot)
+    steps: list = [Chat(RespondStage())]
+    for round_index in range(config.rounds):
+        steps.append(Chat(CritiqueStage(constitution, renderer, config.seed, round_index, prefix)))
+        steps.append(Chat(RevisionStage(constitution, renderer, round_index, prefix)))
+    return steps
+
+
+def chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start:start + size]
+
+
+def run_steps(steps: list, records: list[Record], engine: Engine, sampling: Sampling, config: RunConfig,
+              stats: RunStats, progress: StageProgress, on_chunk_done) -> int:
+    """Returns how many examples finished. `on_chunk_done(records)` persists each finished chunk."""
+    for step in steps:
+        progress.add(step.name, len(records))
+    finished = 0
+    for chunk in chunks(records, config.chunk_size):
+        for step in steps:
+            started = time.perf_counter()
+            chunk, prompt_tokens, completion_tokens = step.execute(engine, chunk, sampling,
+                                                                   progress.callback(step.name))
+            stats.stage(step.name).add(len(chunk), time.perf_counter() - started, prompt_tokens, completion_tokens)
+        on_chunk_done(chunk)
+        finished += len(chunk)
+    return finished

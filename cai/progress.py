@@ -1,0 +1,69 @@
+"""Terminal output: one progress bar per stage with examples/s and tokens/s, and summary tables."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+class StageProgress:
+    """Rich progress bars fed by engine callbacks; rates are measured over each stage's busy time."""
+
+    def __init__(self, console: Console, enabled: bool = True):
+        self.progress = Progress(TextColumn("[bold]{task.description:<11}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                                 console=console, disable=not enabled, transient=False)
+        self.tasks: dict[str, int] = {}
+        self.busy: dict[str, float] = {}
+        self.tokens: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def add(self, stage: str, total: int) -> None:
+        self.tasks[stage] = self.progress.add_task(stage, total=total, rate="")
+        self.busy[stage], self.tokens[stage] = 0.0, 0
+
+    def callback(self, stage: str):
+        """A ProgressFn for one engine call on this stage."""
+        started = time.perf_counter()
+        state = {"last": started}
+
+        def advance(items: int, tokens: int) -> None:
+            now = time.perf_counter()
+            self.busy[stage] += now - state["last"]
+            state["last"] = now
+            self.tokens[stage] += tokens
+            task = self.progress.tasks[self.tasks[stage]]
+            done = task.completed + items
+            seconds = max(self.busy[stage], 1e-9)
+            self.progress.update(self.tasks[stage], advance=items,
+                                 rate=f"{done / seconds:5.2f} ex/s {self.tokens[stage] / seconds:7.1f} tok/s")
+
+        return advance
+
+
+def stage_table(stages: dict[str, dict]) -> Table:
+    table = Table(title="stages", title_justify="left")
+    for column in ("stage", "examples", "seconds", "ex/s", "tokens in", "tokens out", "tok/s out"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for name, s in stages.items():
+        table.add_row(name, str(s["examples"]), f"{s['seconds']:.1f}", f"{s['examples_per_s']:.2f}",
+                      str(s["prompt_tokens"]), str(s["completion_tokens"]), f"{s['tokens_per_s']:.1f}")
+    return table
+
+
+def key_value_table(title: str, rows: dict) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    return table

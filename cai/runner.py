@@ -1,0 +1,148 @@
+"""`cai run` as a function: validate everything, then build the engine, run the stages, export.
+
+Order matters for "never lose work": all input checks happen before the run folder is touched, and
+finished examples are on disk before the next chunk starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from cai import paths
+from cai.config import RunConfig
+from cai.constitution import load_constitution
+from cai.engines import Sampling, build_engine
+from cai.export import export_dataset
+from cai.inputs import Skipped, load_prompts
+from cai.manifest import RunStats, now, versions
+from cai.models import resolve_model
+from cai.pipeline import build_steps, run_steps
+from cai.progress import StageProgress, key_value_table, stage_table
+from cai.records import Record
+from cai.stages import few_shot_turns
+from cai.store import DATASET, RunStore
+from cai.templates import Renderer
+
+# Room left for the answer, critique and revision that later stages add to the conversation.
+_STAGE_SLACK_TOKENS = 64
+
+
+def default_out_dir() -> str:
+    return str(Path("outputs") / time.strftime("run-%Y%m%d-%H%M%S"))
+
+
+def _too_long(records: list[Record], engine, prefix: list, config: RunConfig) -> tuple[list[Record], list[Skipped]]:
+    keep, skipped = [], []
+    budget = engine.context_length - 3 * config.max_new_tokens - _STAGE_SLACK_TOKENS
+    prefix_tokens = engine.count_tokens(prefix + [{"role": "user", "content": ""}]) if prefix else 0
+    for record in records:
+        tokens = engine.count_tokens(record.messages) + prefix_tokens
+        if tokens > budget:
+            skipped.append(Skipped(record.source_row or 0, record.id,
+                                   f"prompt too long: {tokens} tokens with the few-shot prefix; the model's "
+                                   f"context of {engine.context_length} leaves {budget} after room for answers"))
+        else:
+            keep.append(record)
+    return keep, skipped
+
+
+def _manifest(config: RunConfig, engine, model_name: str, constitution, stats: RunStats, counts: dict,
+              status: str, created: str, splits: dict | None = None) -> dict:
+    return {"cai_version": versions()["cai"], "status": status, "created_at": created, "updated_at": now(),
+            "model": model_name, "model_path": engine.model_id, "engine": engine.name, "engine_info": engine.info,
+            "constitution": {"name": constitution.name, "version": constitution.version,
+                             "source": constitution.source, "principles": len(constitution.principles),
+                             "comparisons": len(constitution.comparisons)},
+            "config": config.to_dict(), "counts": counts, "splits": splits or {},
+            "stages": {k: v.to_dict() for k, v in stats.stages.items()}, "totals": stats.totals(),
+            "sessions": stats.sessions, "versions": versions()}
+
+
+def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
+                console: Console | None = None, show_progress: bool = True) -> dict:
+    console = console or Console(stderr=True)
+    constitution_path = Path(config.constitution) if config.constitution else paths.default_constitution()
+    constitution = load_constitution(constitution_path)
+    renderer = Renderer(config.templates)
+    prefix = few_shot_turns(constitution, renderer, config.few_shot)  # renders every template once: fails early
+    loaded = load_prompts(config.prompts or str(paths.demo_prompts()), prompt_column=config.prompt_column,
+                          split=config.split, limit=config.limit)
+    store = RunStore(config.out)
+    store.check_writable(resume, force)
+
+    model_path, model_name = resolve_model(config.model)
+    with console.status(f"loading {model_name} on the {config.engine} engine"):
+        engine = build_engine(config.engine, model_path, seed=config.seed, dtype=config.dtype,
+                              batch_size=config.batch_size)
+    try:
+        records, too_long = _too_long(loaded.records, engine, prefix, config)
+        skipped = [dataclasses.asdict(s) for s in loaded.skipped + too_long]
+        previous = store.read_manifest() if resume else {}
+        if not resume:
+            store.create(config.to_dict(), constitution_path.read_text(encoding="utf-8"), force)
+        store.repair_tail()
+        store.write_skipped(skipped)
+        done_ids = {r.id for r in store.read_records()}
+        pending = [r for r in records if r.id not in done_ids]
+        stats = RunStats.from_manifest(previous)
+        created = previous.get("created_at", now())
+        session = {"started_at": now(), "pending": len(pending), "finished": 0}
+        stats.sessions.append(session)
+        counts = {"inputs": len(loaded.records) + len(loaded.skipped), "skipped": len(skipped),
+                  "completed": len(done_ids), "pending": len(pending)}
+
+        def checkpoint(chunk: list[Record]) -> None:
+            store.append(chunk)
+            counts["completed"] += len(chunk)
+            counts["pending"] -= len(chunk)
+            session["finished"] += len(chunk)
+            store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
+                                           "running", created))
+
+        sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                            top_p=config.top_p, seed=config.seed)
+        steps = build_steps(config, constitution, renderer)
+        try:
+            with StageProgress(console, enabled=show_progress) as progress:
+                run_steps(steps, pending, engine, sampling, config, stats, progress, checkpoint)
+        except KeyboardInterrupt:
+            store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
+                                           "interrupted", created))
+            console.print(f"[yellow]interrupted[/]: finished examples are saved; continue with "
+                          f"`cai run --out {config.out} --resume`")
+            raise
+        session["finished_at"] = now()
+        all_records = store.read_records()
+        splits = export_dataset(all_records, store.path / DATASET, config.test_size)
+        counts.update(_record_counts(all_records))
+        manifest = _manifest(config, engine, model_name, constitution, stats, counts, "complete", created, splits)
+        store.write_manifest(manifest)
+    finally:
+        engine.close()
+    _print_summary(console, manifest, store.path)
+    return manifest
+
+
+def _record_counts(records: list[Record]) -> dict:
+    changed = sum(1 for r in records if r.initial_response and r.final_response
+                  and r.final_response.strip() != r.initial_response.strip())
+    return {"completed": len(records), "changed_by_revision": changed,
+            "with_errors": sum(1 for r in records if r.errors)}
+
+
+def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
+    counts, splits = manifest["counts"], manifest["splits"]
+    console.print(stage_table(manifest["stages"]))
+    console.print(key_value_table("run", {
+        "model": f"{manifest['model']} on {manifest['engine']}",
+        "examples": f"{counts['completed']} done, {counts['skipped']} skipped, "
+                    f"{counts.get('with_errors', 0)} with errors",
+        "revised": f"{counts.get('changed_by_revision', 0)} answers changed by revision",
+        "datasets": ", ".join(f"{k} {v}" for k, v in splits.items()),
+        "traces": str(run_dir / "traces.jsonl"),
+        "dataset": str(run_dir / DATASET),
+    }))

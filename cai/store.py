@@ -1,0 +1,112 @@
+"""The run directory: config, constitution snapshot, append-only traces, skipped rows, manifest.
+
+traces.jsonl is the checkpoint: records are appended and fsynced as they finish, so a killed run
+loses at most the work in flight; a torn last line (killed mid-write) is dropped on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from cai.errors import CaiError
+from cai.records import Record
+
+TRACES, MANIFEST, CONFIG, SKIPPED, CONSTITUTION, DATASET = (
+    "traces.jsonl", "manifest.json", "config.yaml", "skipped.jsonl", "constitution.yaml", "dataset")
+
+
+def is_run(path: Path) -> bool:
+    return (path / MANIFEST).is_file() or (path / TRACES).is_file()
+
+
+class RunStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- creating ---------------------------------------------------------------------------
+    def check_writable(self, resume: bool, force: bool) -> None:
+        """Refuse to clobber another run; called before any work so nothing is half made."""
+        if not self.path.exists() or not any(self.path.iterdir()):
+            if resume:
+                raise CaiError("nothing to resume: the folder holds no run", str(self.path),
+                               "drop --resume to start a new run there")
+            return
+        if not is_run(self.path):
+            raise CaiError("the output folder is not empty and is not a cai run", str(self.path),
+                           "choose another --out")
+        if not resume and not force:
+            raise CaiError("the output folder already holds a run", str(self.path),
+                           "add --resume to continue it, --force to replace it, or choose another --out")
+
+    def saved_config(self) -> dict | None:
+        path = self.path / CONFIG
+        return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def create(self, config: dict, constitution_text: str, force: bool) -> None:
+        if force and is_run(self.path):
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        _atomic_write(self.path / CONSTITUTION, constitution_text)
+
+    # -- traces -----------------------------------------------------------------------------
+    def read_records(self) -> list[Record]:
+        path = self.path / TRACES
+        if not path.is_file():
+            return []
+        records, seen = [], set()
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line from a killed run
+                if data.get("id") not in seen:
+                    seen.add(data["id"])
+                    records.append(Record.from_dict(data))
+        return records
+
+    def repair_tail(self) -> None:
+        """Cut a torn last line so appended records start on a fresh line."""
+        path = self.path / TRACES
+        if not path.is_file():
+            return
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+
+    def append(self, records: list[Record]) -> None:
+        with (self.path / TRACES).open("a", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    # -- skipped rows and manifest ----------------------------------------------------------
+    def write_skipped(self, skipped: list[dict]) -> None:
+        _atomic_write(self.path / SKIPPED, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in skipped))
+
+    def read_skipped(self) -> list[dict]:
+        path = self.path / SKIPPED
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def read_manifest(self) -> dict:
+        path = self.path / MANIFEST
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def write_manifest(self, manifest: dict) -> None:
+        _atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
