@@ -63,7 +63,9 @@ def _manifest(config: RunConfig, engine, model_name: str, constitution, stats: R
 
 
 def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
-                console: Console | None = None, show_progress: bool = True) -> dict:
+                console: Console | None = None, show_progress: bool = True, engine=None) -> dict:
+    """`engine`: an already built engine to use instead of building one from the config (tests, notebooks);
+    the caller then owns it and closes it."""
     console = console or Console(stderr=True)
     constitution_path = Path(config.constitution) if config.constitution else paths.default_constitution()
     constitution = load_constitution(constitution_path)
@@ -74,10 +76,14 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
     store = RunStore(config.out)
     store.check_writable(resume, force)
 
-    model_path, model_name = resolve_model(config.model)
-    with console.status(f"loading {model_name} on the {config.engine} engine"):
-        engine = build_engine(config.engine, model_path, seed=config.seed, dtype=config.dtype,
-                              batch_size=config.batch_size)
+    owns_engine = engine is None
+    if owns_engine:
+        model_path, model_name = resolve_model(config.model)
+        with console.status(f"loading {model_name} on the {config.engine} engine"):
+            engine = build_engine(config.engine, model_path, seed=config.seed, dtype=config.dtype,
+                                  batch_size=config.batch_size)
+    else:
+        model_name = config.model
     try:
         records, too_long = _too_long(loaded.records, engine, prefix, config)
         skipped = [dataclasses.asdict(s) for s in loaded.skipped + too_long]
@@ -122,7 +128,8 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         manifest = _manifest(config, engine, model_name, constitution, stats, counts, "complete", created, splits)
         store.write_manifest(manifest)
     finally:
-        engine.close()
+        if owns_engine:
+            engine.close()
     _print_summary(console, manifest, store.path)
     return manifest
 
