@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cai.label.stats import keeps
 from cai.records import Record
 from cai.sampling import stable_fraction
 
@@ -31,11 +32,12 @@ def sft_row(record: Record) -> dict | None:
             "messages": record.messages + _assistant(final)}
 
 
-def preference(record: Record) -> tuple[str, str, float | None] | None:
-    """(chosen, rejected, score of chosen). Labels, when present, decide; otherwise the revision wins."""
+def preference(record: Record, min_margin: float = 0.0) -> tuple[str, str, float | None] | None:
+    """(chosen, rejected, score of chosen). A label, when present, decides, and an unusable label or a
+    (near-)tie under `min_margin` exports nothing; without a label the revision wins."""
     verdict = record.preference
-    if verdict and verdict.get("chosen") is not None:
-        return verdict["chosen"], verdict["rejected"], verdict.get("score_chosen")
+    if verdict is not None:
+        return (verdict["chosen"], verdict["rejected"], verdict["score_chosen"]) if keeps(verdict, min_margin) else None
     if not record.rounds or not record.initial_response:
         return None
     final = record.final_response
@@ -44,8 +46,8 @@ def preference(record: Record) -> tuple[str, str, float | None] | None:
     return final, record.initial_response, None
 
 
-def pref_row(record: Record) -> dict | None:
-    pair = preference(record)
+def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
+    pair = preference(record, min_margin)
     if pair is None:
         return None
     chosen, rejected, score = pair
@@ -55,19 +57,20 @@ def pref_row(record: Record) -> dict | None:
         "prompt": record.messages, "chosen": _assistant(chosen), "rejected": _assistant(rejected),
         "score_chosen": score if score is not None else 1.0,
         "score_rejected": 1.0 - score if score is not None else 0.0,
+        "margin": 2.0 * score - 1.0 if score is not None else 1.0,
         "init_prompt": _last_user(record), "init_response": record.initial_response or "",
         "critic_prompt": last.critique_prompt if last else "", "critic_response": last.critique if last else "",
         "revision_prompt": last.revision_prompt if last else "", "revision_response": last.revision if last else "",
     }
 
 
-def build_rows(records: list[Record], test_size: float) -> dict[str, list[dict]]:
+def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for record in sorted(records, key=lambda r: r.id):
         part = "test" if stable_fraction(record.id) < test_size else "train"
         if (row := sft_row(record)) is not None:
             rows[f"{part}_sft"].append(row)
-        if (row := pref_row(record)) is not None:
+        if (row := pref_row(record, min_margin)) is not None:
             rows[f"{part}_prefs"].append(row)
     return rows
 
@@ -80,22 +83,28 @@ def _features():
     sft = Features({"prompt_id": text, "category": text, "messages": message})
     prefs = Features({"prompt_id": text, "category": text, "prompt": message, "chosen": message,
                       "rejected": message, "score_chosen": Value("float64"), "score_rejected": Value("float64"),
+                      "margin": Value("float64"),
                       "init_prompt": text, "init_response": text, "critic_prompt": text,
                       "critic_response": text, "revision_prompt": text, "revision_response": text})
     return sft, prefs
 
 
-def export_dataset(records: list[Record], out_dir: Path, test_size: float) -> dict[str, int]:
+def export_dataset(records: list[Record], out_dir: Path, test_size: float, min_margin: float = 0.0) -> dict[str, int]:
     """Save a DatasetDict with the H4 split names; returns the row count of each split."""
     from datasets import Dataset, DatasetDict
 
     sft_features, pref_features = _features()
-    rows = build_rows(records, test_size)
-    dataset = DatasetDict({
-        name: Dataset.from_list(rows[name], features=sft_features if name.endswith("sft") else pref_features)
-        for name in SPLITS})
+    rows = build_rows(records, test_size, min_margin)
+    def table(name: str):
+        features = sft_features if name.endswith("sft") else pref_features
+        # from_dict keeps the schema even for an empty split (from_list([]) loses it).
+        return Dataset.from_dict({key: [row[key] for row in rows[name]] for key in features}, features=features)
+
+    dataset = DatasetDict({name: table(name) for name in SPLITS})
     temporary = out_dir.with_name(out_dir.name + ".tmp")
-    dataset.save_to_disk(str(temporary))
+    # One shard per split: datasets writes no file at all for an empty split otherwise, and then
+    # cannot load it back.
+    dataset.save_to_disk(str(temporary), num_shards={name: 1 for name in SPLITS})
     if out_dir.exists():
         import shutil
 

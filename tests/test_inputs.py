@@ -1,0 +1,78 @@
+"""Every input format loads; bad rows are skipped with a reason, never a crash."""
+
+import csv
+import json
+
+import pytest
+
+from cai.errors import CaiError
+from cai.inputs import load_prompts
+from cai.paths import demo_prompts
+
+
+def test_bundled_demo_prompts_cover_the_categories():
+    loaded = load_prompts(str(demo_prompts()))
+    assert not loaded.skipped
+    assert len(loaded.records) >= 60
+    categories = {r.category for r in loaded.records}
+    for needed in ("benign-lookalike", "jailbreak-override", "jailbreak-roleplay", "jailbreak-obfuscation",
+                   "jailbreak-escalation", "privacy", "deception"):
+        assert needed in categories
+    multi = [r for r in loaded.records if len(r.messages) > 1]
+    assert multi and all(r.messages[-1]["role"] == "user" for r in multi)
+
+
+def test_jsonl_bad_rows_are_skipped_with_reasons(write_jsonl):
+    path = write_jsonl([{"id": "a", "prompt": "hello"}, "{not json", {"id": "b", "prompt": "   "},
+                        {"id": "a", "prompt": "again"}, {"id": "c", "messages": [{"role": "user", "content": "hi"},
+                                                                               {"role": "assistant", "content": "yo"}]},
+                        {"id": "d", "other": 1}, {"id": "e", "prompt": "fine"}])
+    loaded = load_prompts(str(path))
+    assert [r.id for r in loaded.records] == ["a", "e"]
+    reasons = {s.row: s.reason for s in loaded.skipped}
+    assert "malformed JSON" in reasons[2]
+    assert reasons[3] == "empty prompt"
+    assert reasons[4] == "duplicate id"
+    assert "end with a user message" in reasons[5]
+    assert "no prompt column" in reasons[6]
+
+
+def test_messages_column_and_limit(tmp_path):
+    rows = [{"conversation": [{"role": "user", "content": f"q{i}"}], "topic": "t"} for i in range(5)]
+    path = tmp_path / "multi.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    loaded = load_prompts(str(path), prompt_column="conversation", limit=3)
+    assert [r.messages[0]["content"] for r in loaded.records] == ["q0", "q1", "q2"]
+    assert loaded.records[0].category == "t"
+
+
+def test_json_csv_text_parquet_and_saved_dataset(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    (tmp_path / "p.json").write_text(json.dumps([{"prompt": "one"}, {"prompt": "two"}]))
+    with (tmp_path / "p.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["question", "category"])
+        writer.writeheader()
+        writer.writerows([{"question": "three", "category": "x"}, {"question": "", "category": "x"}])
+    (tmp_path / "p.txt").write_text("four\n\nfive\n")
+    Dataset.from_list([{"prompt": "six"}]).to_parquet(str(tmp_path / "p.parquet"))
+    DatasetDict({"test": Dataset.from_list([{"prompt": "seven"}])}).save_to_disk(str(tmp_path / "saved"))
+
+    def texts(source, **kw):
+        return [r.messages[-1]["content"] for r in load_prompts(str(source), **kw).records]
+
+    assert texts(tmp_path / "p.json") == ["one", "two"]
+    assert texts(tmp_path / "p.csv") == ["three"]
+    assert texts(tmp_path / "p.txt") == ["four", "five"]
+    assert texts(tmp_path / "p.parquet") == ["six"]
+    assert texts(tmp_path / "saved", split="test") == ["seven"]
+    with pytest.raises(CaiError, match="split 'train' not found"):
+        load_prompts(str(tmp_path / "saved"))
+
+
+def test_missing_source_and_column_are_one_line_errors(tmp_path, write_jsonl):
+    with pytest.raises(CaiError, match="not found"):
+        load_prompts(str(tmp_path / "nope.jsonl"))
+    path = write_jsonl([{"prompt": "x"}])
+    with pytest.raises(CaiError, match="column 'question' not found"):
+        load_prompts(str(path), prompt_column="question")
