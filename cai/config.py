@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -31,10 +31,21 @@ class RunConfig:
     split: str = "train"
     test_size: float = 0.1
     templates: str | None = None        # a folder whose *.jinja override the bundled prompts/
+    # RLAIF labelling (cai.label): K comparison principles per pair, each asked in both orders.
+    label: bool = True
+    label_principles: int = 2
+    pairs: str | None = None            # initial-final | rounds:I,J | samples; None: samples if samples > 1
+    samples: int = 1                    # answers drawn per prompt; 2+ gives RL-CAI pairs
+    cot: bool = False                   # reason step by step before answering; clamp the probability
+    clamp: list = field(default_factory=lambda: [0.4, 0.6])
+    min_margin: float = 0.0             # export: drop pairs whose score_chosen - score_rejected is below this
+    a_column: str | None = None         # `cai label`: the dataset's two answer columns
+    b_column: str | None = None
 
     # Keys that change what a run produces: a resumed run may not change them.
     RESULT_KEYS = ("prompts", "constitution", "model", "rounds", "seed", "max_new_tokens", "temperature",
-                   "top_p", "few_shot", "prompt_column", "split", "templates")
+                   "top_p", "few_shot", "prompt_column", "split", "templates", "label", "label_principles",
+                   "pairs", "samples", "cot", "clamp", "a_column", "b_column")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,4 +96,7 @@ def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | No
     if config.rounds < 0 or config.max_new_tokens < 1 or not 0 <= config.test_size < 1:
         raise CaiError("rounds must be >= 0, max-new-tokens >= 1 and test-size in [0, 1)", "options",
                        "correct the value in the flag or recipe")
+    from cai.label.options import check_label_options
+
+    check_label_options(config)
     return config

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from cai.config import RunConfig
 from cai.constitution import Constitution
 from cai.engines.base import Engine, Sampling
+from cai.label.options import label_steps
+from cai.label.pairs import COLUMNS
 from cai.manifest import RunStats
 from cai.progress import StageProgress
 from cai.records import Record
@@ -41,12 +43,14 @@ class Chat:
 
 
 def build_steps(config: RunConfig, constitution: Constitution, renderer: Renderer) -> list:
+    if config.pairs == COLUMNS:  # `cai label`: the answers come from the dataset, only labelling is left
+        return label_steps(config, constitution, renderer)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)
     steps: list = [Chat(RespondStage())]
     for round_index in range(config.rounds):
         steps.append(Chat(CritiqueStage(constitution, renderer, config.seed, round_index, prefix)))
         steps.append(Chat(RevisionStage(constitution, renderer, round_index, prefix)))
-    return steps
+    return steps + label_steps(config, constitution, renderer)
 
 
 def chunks(items: list, size: int) -> Iterable[list]:

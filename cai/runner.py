@@ -18,6 +18,10 @@ from cai.constitution import load_constitution
 from cai.engines import Sampling, build_engine
 from cai.export import export_dataset
 from cai.inputs import Skipped, load_prompts
+from cai.label.dataset import load_pairs
+from cai.label.options import label_report
+from cai.label.pairs import COLUMNS
+from cai.label.stats import summary_rows as label_summary_rows
 from cai.manifest import RunStats, now, versions
 from cai.models import resolve_model
 from cai.pipeline import build_steps, run_steps
@@ -71,8 +75,12 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
     constitution = load_constitution(constitution_path)
     renderer = Renderer(config.templates)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)  # renders every template once: fails early
-    loaded = load_prompts(config.prompts or str(paths.demo_prompts()), prompt_column=config.prompt_column,
-                          split=config.split, limit=config.limit)
+    if config.pairs == COLUMNS:  # `cai label`: a dataset of ready-made pairs
+        loaded = load_pairs(config.prompts, config.a_column, config.b_column, prompt_column=config.prompt_column,
+                            split=config.split, limit=config.limit)
+    else:
+        loaded = load_prompts(config.prompts or str(paths.demo_prompts()), prompt_column=config.prompt_column,
+                              split=config.split, limit=config.limit)
     store = RunStore(config.out)
     store.check_writable(resume, force)
 
@@ -123,9 +131,10 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
             raise
         session["finished_at"] = now()
         all_records = store.read_records()
-        splits = export_dataset(all_records, store.path / DATASET, config.test_size)
+        splits = export_dataset(all_records, store.path / DATASET, config.test_size, config.min_margin)
         counts.update(_record_counts(all_records))
         manifest = _manifest(config, engine, model_name, constitution, stats, counts, "complete", created, splits)
+        manifest["labels"] = label_report(config, constitution, all_records)
         store.write_manifest(manifest)
     finally:
         if owns_engine:
@@ -153,3 +162,5 @@ def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
         "traces": str(run_dir / "traces.jsonl"),
         "dataset": str(run_dir / DATASET),
     }))
+    if "labels" in manifest:
+        console.print(key_value_table("labels", label_summary_rows(manifest["labels"])))

@@ -20,6 +20,7 @@ def _root() -> None:
 def _register() -> None:
     # Each command lives in its own module; importing it adds it to `app`.
     from cai.cli import run  # noqa: F401
+    from cai.cli import label  # noqa: F401
 
 
 def _quiet_libraries() -> None:

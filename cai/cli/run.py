@@ -11,6 +11,7 @@ from cai.cli import app
 from cai.errors import CaiError
 
 Opt = typer.Option
+LABELS = "Preference labels (RLAIF)"
 
 
 @app.command("run")
@@ -37,6 +38,22 @@ def run_command(
     split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
     test_size: Annotated[Optional[float], Opt(help="Share of examples put in the test splits. (default: 0.1)")] = None,
     templates: Annotated[Optional[str], Opt(help="Folder of *.jinja templates overriding the bundled prompts/.")] = None,
+    label: Annotated[Optional[bool], Opt("--label/--no-label", rich_help_panel=LABELS, help=(
+        "Label each pair with the feedback model's (A)/(B) probabilities; --no-label makes the revision "
+        "always win. (default: on)"))] = None,
+    label_principles: Annotated[Optional[int], Opt(rich_help_panel=LABELS, help=(
+        "Comparison principles sampled per pair, each asked in both orders. (default: 2)"))] = None,
+    pairs: Annotated[Optional[str], Opt(rich_help_panel=LABELS, help=(
+        "What is compared: initial-final, rounds:I,J (0 = initial answer) or samples. "
+        "(default: samples with --samples 2+, else initial-final)"))] = None,
+    samples: Annotated[Optional[int], Opt(rich_help_panel=LABELS, help=(
+        "Answers drawn per prompt; 2 or more labels pairs of policy samples (RL-CAI). (default: 1)"))] = None,
+    cot: Annotated[Optional[bool], Opt("--cot/--no-cot", rich_help_panel=LABELS, help=(
+        "Let the feedback model reason step by step first; its probability is then clamped."))] = None,
+    clamp: Annotated[Optional[str], Opt(rich_help_panel=LABELS, help=(
+        "Band for chain-of-thought probabilities, LOW,HIGH. (default: 0.4,0.6)"))] = None,
+    min_margin: Annotated[Optional[float], Opt(rich_help_panel=LABELS, help=(
+        "Export only pairs with score_chosen - score_rejected at least this. (default: 0)"))] = None,
     config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -48,6 +65,10 @@ def run_command(
 
     flags = {k: v for k, v in given.items()
              if k not in ("resume", "force", "config", "quiet") and v is not None}
+    if "clamp" in flags:
+        from cai.label.options import parse_clamp
+
+        flags["clamp"] = parse_clamp(flags["clamp"])
     if resume and not out:
         recipe_out = None
         if config:

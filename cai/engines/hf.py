@@ -103,8 +103,10 @@ class HFEngine(Engine):
         results: list[ChoiceProbs | None] = [None] * len(texts)
         for indices in self._batches(texts):
             inputs = self._encode([texts[i] for i in indices])
+            # Positions as generate() counts them, so a left-padded row scores as it would alone.
+            positions = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = self.model(**inputs).logits[:, -1, :].float()
+                logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
             probs = torch.softmax(logits, dim=-1)
             for row, index in enumerate(indices):
                 scores = {c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items()}
@@ -126,9 +128,11 @@ def _generated_length(token_ids: list[int], stop_ids: set) -> int:
 
 
 def _first_token_variants(tokenizer, choice: str) -> set[int]:
+    """Token ids that spell the choice, with or without a leading space. A tokenizer that splits " A"
+    into a bare space and "A" (SentencePiece) must not count the space token as the letter."""
     ids = set()
     for variant in (choice, " " + choice):
         encoded = tokenizer.encode(variant, add_special_tokens=False)
-        if encoded:
+        if encoded and tokenizer.decode(encoded[:1]).strip() == choice.strip():
             ids.add(encoded[0])
     return ids
