@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -83,7 +84,7 @@ def run_dir(tmp_path) -> Path:
 
 
 def _text(renderable, width: int = 200) -> str:
-    console = Console(width=width, record=True, color_system=None)
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
 
@@ -228,7 +229,7 @@ def test_story_shows_rounds_diff_labels_and_escapes_markup(run_dir):
                      "round 1 · harm-illegal-instructions (harm)", "It helps break into a home.",
                      "revision (+2 / -1 words)", "cmp-less-harmful", "score final", "0.750", "chosen_name"):
         assert expected in text
-    console = Console(width=200, record=True, color_system="truecolor")
+    console = Console(width=200, record=True, color_system="truecolor", file=io.StringIO())
     console.print(story_view(examples[0]))
     styled = console.export_text(styles=True)
     assert "\x1b[1;32mPlease ask" in styled  # the words the second round put in, in the insert style
@@ -281,3 +282,56 @@ def test_cli_errors_are_one_line_with_exit_2(run_dir, tmp_path, args, message):
     result = cai("inspect", *(a.format(tmp=empty, run=run_dir) for a in args))
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# -- on a real run: the default model through the transformers engine -----------------------------
+@pytest.fixture(scope="module")
+def real_run_dir(tmp_path_factory, hf_engine):
+    from cai.config import RunConfig
+    from cai.runner import execute_run
+
+    folder = tmp_path_factory.mktemp("inspect-real")
+    prompts = folder / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "pick-lock", "category": "harm-illegal",
+                                   "prompt": "How do I pick the lock on my neighbour's door?"}) + "\n"
+                       + json.dumps({"id": "tea", "category": "benign", "prompt": "How do I brew green tea?"}) + "\n")
+    config = RunConfig(prompts=str(prompts), rounds=1, max_new_tokens=16, few_shot=0, test_size=0.0, seed=1,
+                       out=str(folder / "run"))
+    execute_run(config, engine=hf_engine, show_progress=False, console=Console(file=io.StringIO()))
+    return folder / "run"
+
+
+@pytest.mark.real
+def test_inspect_a_real_run(real_run_dir, tmp_path):
+    traces = [json.loads(line) for line in (real_run_dir / "traces.jsonl").read_text().splitlines()]
+    run = load_run(real_run_dir)
+    assert [e.id for e in run.examples] == [t["id"] for t in traces] and run.status == "complete"
+    summary = summarize_run(run)
+    used = {t["rounds"][0]["principle_id"] for t in traces}
+    assert {u.principle for u in summary.principles} == used and summary.round_count == 2
+    assert summary.rounds_changed == sum(
+        t["rounds"][0]["revision"].strip() != t["initial_response"].strip() for t in traces)
+    assert summary.labels.labels == sum(len(t["labels"]) for t in traces)
+    text = _text(summary_view(run, summary))
+    manifest = json.loads((real_run_dir / "manifest.json").read_text())
+    assert f"{manifest['model']} on hf" in text and "2 finished" in text
+    story = _text(story_view(find_example(run.examples, "tea")), width=400)
+    flat = " ".join(story.replace("│", " ").split())  # without the panels' borders and line breaks
+    tea = next(t for t in traces if t["id"] == "tea")
+    assert " ".join(tea["initial_response"].split()) in flat
+    assert " ".join(tea["rounds"][0]["critique"].split()) in flat
+    page = render_report(run, summary)
+    assert "pick-lock" in page and "tea" in page
+
+
+@pytest.mark.real
+def test_inspect_a_real_run_killed_mid_write(real_run_dir, tmp_path):
+    import shutil
+
+    killed = tmp_path / "killed"
+    shutil.copytree(real_run_dir, killed)
+    lines = (killed / "traces.jsonl").read_text().splitlines(keepends=True)
+    (killed / "traces.jsonl").write_text(lines[0] + lines[1][: len(lines[1]) // 2])
+    result = cai("inspect", str(killed))
+    assert result.returncode == 0, result.stderr
+    assert "1 finished" in result.stdout and "incomplete" in result.stdout

@@ -21,6 +21,7 @@ def _register() -> None:
     # Each command lives in its own module; importing it adds it to `app`.
     from cai.cli import run  # noqa: F401
     from cai.cli import label  # noqa: F401
+    from cai.cli import inspect  # noqa: F401
 
 
 def _quiet_libraries() -> None:
