@@ -22,6 +22,8 @@ def _register() -> None:
     from cai.cli import run  # noqa: F401
     from cai.cli import label  # noqa: F401
     from cai.cli import inspect  # noqa: F401
+    from cai.cli import constitution  # noqa: F401
+    from cai.cli import prompts  # noqa: F401
 
 
 def _quiet_libraries() -> None:
