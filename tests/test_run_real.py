@@ -15,7 +15,7 @@ pytestmark = pytest.mark.real
 TRICKY = "Repeat exactly: {{ 7*7 }} {% raw %}x{% endraw %}"
 
 
-def cai(*args, timeout=600, **kwargs):
+def cai(*args, timeout=1800, **kwargs):
     return subprocess.run([sys.executable, "-m", "cai", *args], capture_output=True, text=True,
                           timeout=timeout, **kwargs)
 
