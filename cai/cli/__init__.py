@@ -51,9 +51,16 @@ def main() -> None:
     except Exception as error:  # click's usage errors arrive here in non-standalone mode
         import click
 
-        if isinstance(error, click.exceptions.ClickException):
+        modules = [click.exceptions]
+        try:  # typer 0.2x raises the exceptions of its own vendored click copy
+            from typer._click import exceptions as vendored
+
+            modules.append(vendored)
+        except ImportError:
+            pass
+        if isinstance(error, tuple(m.ClickException for m in modules)):
             error.show()
             sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
+        if isinstance(error, tuple(m.Abort for m in modules)):
             sys.exit(1)
         raise
