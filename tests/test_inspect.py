@@ -275,13 +275,16 @@ def test_cli_summary_list_story_and_html(run_dir, tmp_path):
     (["{run}", "--id", "nope"], "no example with id 'nope'"),
     (["{run}", "--principle", "harm-ilegal-instructions"], "did you mean harm-illegal-instructions"),
     (["{run}", "--id", "ex-lock", "--index", "0"], "give only one of them"),
+    ([], "Missing argument 'RUN'"),
 ])
 def test_cli_errors_are_one_line_with_exit_2(run_dir, tmp_path, args, message):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = cai("inspect", *(a.format(tmp=empty, run=run_dir) for a in args))
     assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    if args:  # (a usage error prints click's usage and hint lines too)
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 # -- on a real run: the default model through the transformers engine -----------------------------

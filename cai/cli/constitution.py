@@ -19,7 +19,7 @@ app.add_typer(constitution_app, name="constitution")
 
 @constitution_app.command("validate")
 def validate_command(
-    files: Annotated[list[Path], typer.Argument(help="Constitution YAML files.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Constitution YAML files.", show_default=False)],
     quiet: Annotated[bool, Opt("--quiet", "-q", help="Print only problems.")] = False,
 ) -> None:
     """Check files against the schema: exit 0 when all are valid, else 1 with one line per problem
@@ -52,7 +52,7 @@ def show_command(
 
 @constitution_app.command("new")
 def new_command(
-    file: Annotated[Path, typer.Argument(help="Where to write the new constitution (.yaml).", show_default=False)],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the new constitution (.yaml).", show_default=False)],
     force: Annotated[bool, Opt("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
     """Write a commented starter constitution that validates as written."""
@@ -64,7 +64,7 @@ def new_command(
 
 @constitution_app.command("import")
 def import_command(
-    files: Annotated[list[Path], typer.Argument(help="JSON files in a public format.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="JSON files in a public format.", show_default=False)],
     out: Annotated[Path, Opt("--out", "-o", help="The YAML constitution to write.", show_default=False)],
     format_: Annotated[str, Opt("--format", "-f", help="anthropic (the Constitutional AI paper's repository: "
                                 "the critique/revision instructions object and/or the list of comparison "

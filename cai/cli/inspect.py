@@ -15,7 +15,7 @@ Opt = typer.Option
 
 @app.command("inspect")
 def inspect_command(
-    run: Annotated[Path, typer.Argument(help="A run folder (the --out of `cai run`); it may still be running.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder (the --out of `cai run`); it may still be running.")],
     list_: Annotated[bool, Opt("--list", help="One row per example; narrow it with the filters below.")] = False,
     principle: Annotated[Optional[str], Opt(help="Only examples with a round under this principle id.")] = None,
     category: Annotated[Optional[str], Opt(help="Only examples with a round under this principle category, "

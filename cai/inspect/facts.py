@@ -28,7 +28,8 @@ def run_facts(run: RunView, summary: Summary) -> dict[str, str]:
     facts["examples"] = f"{summary.examples} finished{pending}, {len(summary.skipped)} skipped"
     rounds = str(summary.round_count)
     if summary.rounds:
-        rounds += " in all; per example: " + ", ".join(f"{k} rounds × {v}" for k, v in summary.rounds.items())
+        rounds += " in all; per example: " + ", ".join(f"{k} round{'' if k == 1 else 's'} × {v}"
+                                                for k, v in summary.rounds.items())
     if config.get("rounds") is not None:
         rounds += f" (configured: {config['rounds']})"
     facts["rounds"] = rounds

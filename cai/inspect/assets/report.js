@@ -81,8 +81,9 @@
     var body = document.querySelector("#example-list tbody");
     examples.forEach(function (ex) {
       var row = el("tr", { "data-index": ex.index }, [
-        el("td", { class: "num", text: ex.index }), el("td", { text: ex.id }), el("td", { text: ex.category || "-" }),
-        el("td", { text: ex.rounds.map(function (r) { return r.principle; }).join(", ") }),
+        el("td", { class: "num", text: ex.index }), el("td", { class: "nowrap", text: ex.id }),
+        el("td", { class: "nowrap", text: ex.category || "-" }),
+        el("td", { class: "nowrap", text: ex.rounds.map(function (r) { return r.principle; }).join("\n") }),
         el("td", { text: ex.rounds.length ? (ex.changed ? "yes" : "no") : "-" }),
         el("td", { class: "num", text: ex.errors.length || "" }),
         el("td", { class: "prompt", text: ex.prompt, title: ex.prompt })]);
