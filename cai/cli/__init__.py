@@ -24,6 +24,7 @@ def _register() -> None:
     from cai.cli import inspect  # noqa: F401
     from cai.cli import constitution  # noqa: F401
     from cai.cli import prompts  # noqa: F401
+    from cai.cli import train  # noqa: F401
 
 
 def _quiet_libraries() -> None:
