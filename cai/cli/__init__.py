@@ -25,6 +25,7 @@ def _register() -> None:
     from cai.cli import constitution  # noqa: F401
     from cai.cli import prompts  # noqa: F401
     from cai.cli import train  # noqa: F401
+    from cai.cli import eval  # noqa: F401
 
 
 def _quiet_libraries() -> None:

@@ -1,0 +1,76 @@
+"""The eval folder, laid out like a run so `cai inspect` opens it:
+
+- traces.jsonl: one Record per prompt: the model's answer as `initial_response`, both answers as
+  `samples` (model, baseline), the judge's questions as `labels` (the classification rotations, with
+  principle_id "classify", then the comparison questions) and the comparison verdict as `preference`;
+- manifest.json, config.yaml, constitution.yaml, skipped.jsonl, as for a run;
+- report.json: the rates, win-rates and per-category tables.
+
+Written into a staging folder and moved into place whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import yaml
+
+from cai.manifest import now, versions
+from cai.records import Record
+from cai.store import CONFIG, CONSTITUTION, MANIFEST, SKIPPED, TRACES
+
+REPORT = "report.json"
+
+
+def trace_records(prompts: list[Record], answers: dict, classifications: dict, entries: dict,
+                  compared: dict[str, Record]) -> list[Record]:
+    """`answers`, `classifications`, `entries`: per role ("model", "baseline") one item per prompt;
+    `compared`: prompt id -> its judged pair record, for the prompts a win-rate compared."""
+    out = []
+    for index, prompt in enumerate(prompts):
+        labels, errors = [], []
+        for role in answers:
+            labels += [{**e, "pair": [role]} for e in entries[role][index]]
+            found = classifications[role][index]
+            if found["probs"] is None:
+                errors.append(f"classify {role}: {found['reason']}")
+            if not answers[role].texts[index]:
+                errors.append(f"answer {role}: the model returned an empty answer")
+        pair = compared.get(prompt.id)
+        if pair is not None:
+            labels += pair.labels
+            if (pair.preference or {}).get("scores") is None and pair.samples[0].strip() != pair.samples[1].strip():
+                errors.append(f"compare: {(pair.preference or {}).get('reason') or 'no verdict'}")
+        out.append(Record(id=prompt.id, messages=prompt.messages, category=prompt.category,
+                          source_row=prompt.source_row, initial_response=answers["model"].texts[index],
+                          samples=[answers[role].texts[index] for role in answers], labels=labels,
+                          preference=pair.preference if pair is not None else None, errors=errors,
+                          tokens=dict(pair.tokens) if pair is not None else {"prompt": 0, "completion": 0}))
+    return out
+
+
+def manifest(options, answers: dict, judge: dict, constitution, counts: dict, created: str, seconds: float) -> dict:
+    names = [answers[role].name for role in answers]
+    return {"kind": "eval", "cai_version": versions()["cai"], "status": "complete", "created_at": created,
+            "updated_at": now(), "model": " vs ".join(names), "engine": options.engine,
+            "models": {role: found.info() for role, found in answers.items()}, "judge": judge,
+            "constitution": {"name": constitution.name, "version": constitution.version,
+                             "source": constitution.source, "principles": len(constitution.principles),
+                             "comparisons": len(constitution.comparisons)},
+            "config": options.to_dict(), "counts": counts, "report": REPORT, "seconds": round(seconds, 2),
+            "versions": versions()}
+
+
+def write_folder(staging: Path, *, options, records: list[Record], skipped: list, manifest_data: dict,
+                 report: dict, constitution_text: str) -> None:
+    def write(name: str, text: str) -> None:
+        (staging / name).write_text(text, encoding="utf-8")
+
+    write(CONFIG, yaml.safe_dump(options.to_dict(), sort_keys=False, allow_unicode=True))
+    write(CONSTITUTION, constitution_text)
+    write(TRACES, "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records))
+    write(SKIPPED, "".join(json.dumps(dataclasses.asdict(s), ensure_ascii=False) + "\n" for s in skipped))
+    write(REPORT, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write(MANIFEST, json.dumps(manifest_data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,70 @@
+"""The options of `cai eval`, and their checks (made before any model is loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from cai.errors import CaiError
+
+
+@dataclass
+class EvalOptions:
+    model: str = "default"
+    baseline: str | None = None       # set: also answer with this model and compare the two
+    judge: str = "default"            # the feedback model that classifies and compares
+    prompts: str | None = None        # None: the bundled demo prompts
+    exclude: list = field(default_factory=list)  # run folders whose prompts are left out (held-out check)
+    limit: int | None = None
+    per_category: int | None = None   # at most this many prompts of each category
+    prompt_column: str | None = None
+    split: str = "train"
+    constitution: str | None = None   # None: the bundled one
+    templates: str | None = None
+    groups: list = field(default_factory=list)  # "PATTERN=GROUP" rules before the built-in table
+    engine: str = "hf"
+    dtype: str = "auto"
+    batch_size: int = 16
+    max_new_tokens: int = 192
+    temperature: float = 0.0          # greedy by default: an eval should not depend on luck
+    seed: int = 0
+    label_principles: int = 2         # comparison principles per pair for the win-rates, each in both orders
+    classify_orders: int = 3          # option orders per classification (3: every option in every position)
+    out: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_options(options: EvalOptions) -> EvalOptions:
+    problems = (
+        (options.max_new_tokens < 1, "--max-new-tokens", "must be at least 1"),
+        (options.temperature < 0, "--temperature", "must be 0 (greedy) or more"),
+        (options.limit is not None and options.limit < 1, "--limit", "must be at least 1"),
+        (options.per_category is not None and options.per_category < 1, "--per-category", "must be at least 1"),
+        (options.label_principles < 1, "--label-principles", "must be at least 1"),
+        (not 1 <= options.classify_orders <= 3, "--classify-orders", "must be 1, 2 or 3"),
+        (options.batch_size < 1, "--batch-size", "must be at least 1"),
+    )
+    for bad, flag, what in problems:
+        if bad:
+            raise CaiError(f"{flag} {what}", flag, "correct the value")
+    for flag, spec in (("--model", options.model), ("--baseline", options.baseline), ("--judge", options.judge)):
+        if spec is not None:
+            check_model_spec(spec, flag)
+    from cai.engines import ENGINE_NAMES
+
+    if options.engine not in ENGINE_NAMES:
+        raise CaiError(f"unknown engine '{options.engine}'", "--engine", f"use one of: {', '.join(ENGINE_NAMES)}")
+    return options
+
+
+def check_model_spec(spec: str, flag: str) -> None:
+    """A model that is clearly a local path must exist (a hub id like org/name is left to the loader)."""
+    from pathlib import Path
+
+    # org/name is a hub id unless `org` is a folder here (outputs/run-dpo is a path).
+    looks_local = (spec.startswith(("/", ".", "~")) or spec.count("/") > 1
+                   or (spec.count("/") == 1 and Path(spec.split("/")[0]).is_dir()))
+    if spec != "default" and looks_local and not Path(spec).expanduser().exists():
+        raise CaiError("model folder not found", f"{flag} {spec}",
+                       "pass a trained model folder (the --out of `cai train`), a hub id, or 'default'")
