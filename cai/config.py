@@ -15,7 +15,7 @@ class RunConfig:
     prompts: str | None = None          # None: the bundled demo prompts
     constitution: str | None = None     # None: the bundled default constitution
     model: str = "default"
-    engine: str = "hf"
+    engine: str = "auto"                # auto: vllm where it can run, else hf (see cai.engines.select)
     rounds: int = 2
     limit: int | None = None
     out: str | None = None
@@ -27,6 +27,16 @@ class RunConfig:
     chunk_size: int = 64                # examples finished and checkpointed together
     batch_size: int = 16                # hf engine: sequences per forward pass
     dtype: str = "auto"
+    # Engine options (vllm, openai); None leaves the choice to the engine.
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None   # vllm; on CPU a fixed 2 GiB KV cache when unset
+    max_model_len: int | None = None
+    enforce_eager: bool | None = None   # vllm; None: on for CPU (fast start-up), off for GPU
+    base_url: list | None = None        # openai: one or several servers, requests spread across them
+    api_key_env: str = "OPENAI_API_KEY" # openai: the variable holding the key (never the key itself)
+    concurrency: int = 32               # openai: requests in flight
+    timeout: float = 600.0              # openai: seconds per request
+    max_retries: int = 5                # openai: retries on 429/5xx/connection errors, with backoff
     prompt_column: str | None = None
     split: str = "train"
     test_size: float = 0.1

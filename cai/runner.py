@@ -15,7 +15,7 @@ from rich.console import Console
 from cai import paths
 from cai.config import RunConfig
 from cai.constitution import load_constitution
-from cai.engines import Sampling, build_engine
+from cai.engines import Sampling, build_engine, engine_options
 from cai.export import export_dataset
 from cai.inputs import Skipped, load_prompts
 from cai.label.dataset import load_pairs
@@ -58,6 +58,7 @@ def _manifest(config: RunConfig, engine, model_name: str, constitution, stats: R
               status: str, created: str, splits: dict | None = None) -> dict:
     return {"cai_version": versions()["cai"], "status": status, "created_at": created, "updated_at": now(),
             "model": model_name, "model_path": engine.model_id, "engine": engine.name, "engine_info": engine.info,
+            "engine_choice": getattr(engine, "choice", None),
             "constitution": {"name": constitution.name, "version": constitution.version,
                              "source": constitution.source, "principles": len(constitution.principles),
                              "comparisons": len(constitution.comparisons)},
@@ -89,7 +90,9 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         model_path, model_name = resolve_model(config.model)
         with console.status(f"loading {model_name} on the {config.engine} engine"):
             engine = build_engine(config.engine, model_path, seed=config.seed, dtype=config.dtype,
-                                  batch_size=config.batch_size)
+                                  batch_size=config.batch_size, **engine_options(config))
+        if config.engine == "auto":
+            console.print(f"engine: {engine.choice['chosen']} — {engine.choice['reason']}")
     else:
         model_name = config.model
     try:

@@ -12,6 +12,7 @@ from cai.errors import CaiError
 
 Opt = typer.Option
 LABELS = "Preference labels (RLAIF)"
+ENGINES = "Engines (vllm, openai)"
 
 
 @app.command("run")
@@ -20,7 +21,8 @@ def run_command(
                                           "folder, or a hub dataset id. Default: the bundled demo prompts.")] = None,
     constitution: Annotated[Optional[str], Opt(help="Constitution YAML. Default: the bundled one.")] = None,
     model: Annotated[Optional[str], Opt(help="Hub id, local folder, or 'default' (embedded SmolLM2-135M-Instruct).")] = None,
-    engine: Annotated[Optional[str], Opt(help="Inference engine: hf (transformers).")] = None,
+    engine: Annotated[Optional[str], Opt(help="Inference engine: auto (vllm where it can run, else hf), vllm, hf "
+                                         "(transformers) or openai (an OpenAI-compatible server). (default: auto)")] = None,
     rounds: Annotated[Optional[int], Opt(help="Critique/revision rounds per example. (default: 2)")] = None,
     limit: Annotated[Optional[int], Opt(help="Use only the first N valid prompts.")] = None,
     out: Annotated[Optional[str], Opt(help="Run folder. (default: outputs/run-<time>)")] = None,
@@ -34,6 +36,27 @@ def run_command(
     chunk_size: Annotated[Optional[int], Opt(help="Examples finished and saved together. (default: 64)")] = None,
     batch_size: Annotated[Optional[int], Opt(help="hf engine: sequences per forward pass. (default: 16)")] = None,
     dtype: Annotated[Optional[str], Opt(help="auto, float32 or bfloat16. (default: auto)")] = None,
+    tensor_parallel_size: Annotated[Optional[int], Opt(rich_help_panel=ENGINES, help=(
+        "vllm: GPUs to shard the model over. (default: 1)"))] = None,
+    gpu_memory_utilization: Annotated[Optional[float], Opt(rich_help_panel=ENGINES, help=(
+        "vllm: share of GPU memory for weights and KV cache; on CPU, share of RAM for the KV cache. "
+        "(default: vLLM's 0.92 on GPU; on CPU a 2 GiB cache, or VLLM_CPU_KVCACHE_SPACE GiB if set)"))] = None,
+    max_model_len: Annotated[Optional[int], Opt(rich_help_panel=ENGINES, help=(
+        "vllm/openai: context length in tokens; longer prompts are skipped. (default: the model's)"))] = None,
+    enforce_eager: Annotated[Optional[bool], Opt("--enforce-eager/--no-enforce-eager", rich_help_panel=ENGINES, help=(
+        "vllm: skip graph compilation; starts ~90 s sooner on CPU. (default: on for CPU, off for GPU)"))] = None,
+    base_url: Annotated[Optional[list[str]], Opt(rich_help_panel=ENGINES, help=(
+        "openai: server URL, e.g. http://127.0.0.1:8000/v1; repeat it (or separate with commas) to spread "
+        "requests over several servers. (default: http://127.0.0.1:8000/v1)"))] = None,
+    api_key_env: Annotated[Optional[str], Opt(rich_help_panel=ENGINES, help=(
+        "openai: environment variable holding the API key; the key is never written to disk. "
+        "(default: OPENAI_API_KEY)"))] = None,
+    concurrency: Annotated[Optional[int], Opt(rich_help_panel=ENGINES, help=(
+        "openai: requests in flight at once, over all servers. (default: 32)"))] = None,
+    timeout: Annotated[Optional[float], Opt(rich_help_panel=ENGINES, help=(
+        "openai: seconds to wait for one answer. (default: 600)"))] = None,
+    max_retries: Annotated[Optional[int], Opt(rich_help_panel=ENGINES, help=(
+        "openai: retries on 429, 5xx and connection errors, with exponential backoff. (default: 5)"))] = None,
     prompt_column: Annotated[Optional[str], Opt(help="Column with the prompt text or a list of chat messages.")] = None,
     split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
     test_size: Annotated[Optional[float], Opt(help="Share of examples put in the test splits. (default: 0.1)")] = None,
@@ -65,6 +88,8 @@ def run_command(
 
     flags = {k: v for k, v in given.items()
              if k not in ("resume", "force", "config", "quiet") and v is not None}
+    if "base_url" in flags:
+        flags["base_url"] = [u.strip() for item in flags["base_url"] for u in item.split(",") if u.strip()] or None
     if "clamp" in flags:
         from cai.label.options import parse_clamp
 

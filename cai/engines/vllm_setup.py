@@ -1,0 +1,64 @@
+"""Turning cai's options into `vllm.LLM(...)` arguments, with the CPU-specific choices in one place.
+
+On CPU, vLLM sizes its KV cache as a share of the machine's RAM (`gpu_memory_utilization`, default
+0.92) and refuses to start when other processes hold memory, so unless the user chose a size we
+reserve a fixed one. Compiling the model costs about 90 s more start-up on CPU than it gains on the
+short runs cai usually does there, so eager mode is the CPU default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+GiB = 1024**3
+DEFAULT_CPU_KV_CACHE_GIB = 2
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None  # None: vLLM's default on GPU, a fixed KV cache on CPU
+    max_model_len: int | None = None
+    enforce_eager: bool | None = None            # None: eager on CPU, compiled/graphs on GPU
+    dtype: str = "auto"
+    seed: int = 0
+
+
+def quiet_logs() -> None:
+    """vLLM logs its start-up at INFO and routine notes (no Triton on CPU, forced shutdown of idle
+    workers) at WARNING; cai shows its own progress, so only errors pass. An explicit
+    VLLM_LOGGING_LEVEL from the user wins (set it to INFO to debug a start-up)."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+
+
+def llm_kwargs(model_path: str, options: VLLMOptions, on_cpu: bool) -> tuple[dict, dict]:
+    """(keyword arguments for vllm.LLM, a summary for the manifest)."""
+    kwargs: dict = {"model": model_path, "seed": options.seed, "dtype": options.dtype,
+                    "tensor_parallel_size": options.tensor_parallel_size, "enable_prefix_caching": True,
+                    # Room for the top-k log-probabilities choice_probs asks for.
+                    "max_logprobs": 20}
+    eager = options.enforce_eager if options.enforce_eager is not None else on_cpu
+    kwargs["enforce_eager"] = eager
+    if options.max_model_len:
+        kwargs["max_model_len"] = options.max_model_len
+    kv_cache = "vLLM default"
+    if options.gpu_memory_utilization is not None:
+        kwargs["gpu_memory_utilization"] = options.gpu_memory_utilization
+        kv_cache = f"gpu_memory_utilization={options.gpu_memory_utilization}"
+    elif on_cpu:
+        user_space = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "")
+        if user_space:
+            kv_cache = f"VLLM_CPU_KVCACHE_SPACE={user_space} GiB"
+        else:
+            kwargs["kv_cache_memory_bytes"] = DEFAULT_CPU_KV_CACHE_GIB * GiB
+            kv_cache = f"{DEFAULT_CPU_KV_CACHE_GIB} GiB (default on CPU)"
+    summary = {"device": "cpu" if on_cpu else "gpu", "enforce_eager": eager, "kv_cache": kv_cache,
+               "tensor_parallel_size": options.tensor_parallel_size, "prefix_caching": True,
+               "max_model_len": options.max_model_len, "seed": options.seed}
+    return kwargs, summary
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
