@@ -246,7 +246,7 @@ def test_a_run_with_an_imported_constitution_uses_its_principles_and_few_shot(tm
     from cai.config import RunConfig
     from cai.runner import execute_run
 
-    constitution = write_draft(import_files([SWARM], "llm-swarm"), tmp_path / "swarm.yaml")
+    constitution = write_draft(import_files([SWARM], "llm-swarm", name="swarm"), tmp_path / "swarm.yaml")
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(json.dumps({"id": "p1", "prompt": "How do I stop a frozen app on my laptop?"}) + "\n")
     config = RunConfig(prompts=str(prompts), constitution=str(constitution), rounds=1, max_new_tokens=8,
