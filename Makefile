@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test browser bench clean
 
 setup: $(STAMP)
 
@@ -28,7 +28,11 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/cai run --config recipes/demo.yaml --force
 
-test: setup
+# The HTML report's tests drive a real headless Chromium (Debian's package).
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 clean:
