@@ -39,3 +39,47 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+# --- vLLM (in-process) and a real vLLM OpenAI-compatible server, one of each per session ---------
+
+@pytest.fixture(scope="session")
+def vllm_engine(default_model_path):
+    """The in-process vLLM engine on the default model (about 40 s to start on CPU)."""
+    from cai.engines.vllm import VLLMEngine
+    from cai.engines.vllm_setup import VLLMOptions
+
+    engine = VLLMEngine(default_model_path, VLLMOptions(seed=0))
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(default_model_path):
+    """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 and a free port; always stopped,
+    also when a test or the start-up fails."""
+    from servers import VLLMServer
+
+    server = VLLMServer(default_model_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def hf_reference_run(tmp_path_factory, hf_engine):
+    """The engine tests' workload run on the hf engine: the structure every other engine must match."""
+    from rich.console import Console
+    from run_shape import RUN_OPTIONS
+
+    from cai.config import RunConfig
+    from cai.runner import execute_run
+
+    out = tmp_path_factory.mktemp("hf-reference") / "run"
+    config = RunConfig(engine="hf", out=str(out), **RUN_OPTIONS)
+    execute_run(config, engine=hf_engine, show_progress=False, console=Console(file=open(os.devnull, "w")))
+    return out
