@@ -26,7 +26,7 @@ class Record:
     source_row: int | None = None
     initial_response: str | None = None
     rounds: list[Round] = field(default_factory=list)
-    # Extra answers drawn from the policy for the same prompt (RL-CAI pairs; sample 0 is the initial answer),
+    # Answers drawn from the policy for the same prompt (RL-CAI pairs; sample 0 is the initial answer),
     # or the two answers of a pair dataset given to `cai label`.
     samples: list[str] = field(default_factory=list)
     labels: list[dict] = field(default_factory=list)

@@ -24,7 +24,8 @@ def label_command(
     split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
     limit: Annotated[Optional[int], Opt(help="Use only the first N valid rows.")] = None,
     model: Annotated[Optional[str], Opt(help="Feedback model: hub id, local folder or 'default'.")] = None,
-    engine: Annotated[Optional[str], Opt(help="Inference engine. (default: hf)")] = None,
+    engine: Annotated[Optional[str], Opt(help="Inference engine, as for `cai run`; engine options such as a "
+                                         "server URL can come from a --config recipe.")] = None,
     constitution: Annotated[Optional[str], Opt(help="Constitution YAML whose comparisons are asked. "
                                                "Default: the bundled one.")] = None,
     label_principles: Annotated[Optional[int], Opt(help="Comparison principles per pair, each asked in both "
