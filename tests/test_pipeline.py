@@ -32,13 +32,16 @@ def prompts_file(write_jsonl, n):
 
 
 def test_every_stage_is_one_batch_per_chunk(tmp_path, write_jsonl):
-    manifest, engine, store = run(tmp_path, prompts_file(write_jsonl, 10), rounds=2, chunk_size=4)
-    # 3 chunks (4, 4, 2) x 5 steps (respond + 2 x critique/revise)
-    assert engine.calls == [("chat", 4)] * 5 + [("chat", 4)] * 5 + [("chat", 2)] * 5
+    engine = ScriptedEngine(probs=lambda conversation: {"A": 0.7, "B": 0.3})
+    manifest, engine, store = run(tmp_path, prompts_file(write_jsonl, 10), engine=engine, rounds=2, chunk_size=4)
+    # 3 chunks (4, 4, 2) x 6 steps (respond + 2 x critique/revise + label); the label step asks
+    # 2 principles x 2 orders per example in one call.
+    per_chunk = lambda n: [("chat", n)] * 5 + [("choice_probs", 4 * n)]
+    assert engine.calls == per_chunk(4) + per_chunk(4) + per_chunk(2)
     records = store.read_records()
     assert len(records) == 10 and all(len(r.rounds) == 2 for r in records)
     assert manifest["counts"]["completed"] == 10
-    assert set(manifest["stages"]) == {"respond", "critique 1", "revise 1", "critique 2", "revise 2"}
+    assert set(manifest["stages"]) == {"respond", "critique 1", "revise 1", "critique 2", "revise 2", "label"}
 
 
 def test_rounds_chain_answers(tmp_path, write_jsonl):
