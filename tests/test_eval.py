@@ -2,6 +2,7 @@
 default model, the walkthrough: `cai run` -> `cai train dpo` -> `cai eval` against the untrained model."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -222,8 +223,11 @@ def test_eval_folder_holds_records_report_and_opens_in_inspect(tmp_path, write_j
         run_eval(options, show_progress=False)
 
 
-def cai(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "cai", *args], capture_output=True, text=True, timeout=timeout)
+def cai(*args, timeout=1800):
+    # A wide console, so rich neither wraps nor truncates the text the assertions look for.
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run([sys.executable, "-m", "cai", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
 def test_bad_eval_input_is_a_one_line_error(tmp_path):

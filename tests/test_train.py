@@ -46,11 +46,11 @@ def make_run(folder, pairs=PAIRS, labels=None, test_size=0.0):
 def test_recipe_then_flags_with_yaml_numbers_as_text(tmp_path):
     recipe = tmp_path / "train.yaml"
     recipe.write_text("learning_rate: 5e-6\nbeta: 0.2\nmax-steps: 7\nlora: true\n"
-                      "trainer_args:\n  warmup_ratio: 0.1\n")
+                      "trainer_args:\n  warmup_steps: 0.1\n")
     options = resolve_options("dpo", {"beta": 0.3}, str(recipe))
     assert options.learning_rate == 5e-6 and isinstance(options.learning_rate, float)  # YAML reads 5e-6 as text
     assert (options.beta, options.max_steps, options.lora) == (0.3, 7, True)
-    assert options.trainer_args == {"warmup_ratio": 0.1} and options.method == "dpo"
+    assert options.trainer_args == {"warmup_steps": 0.1} and options.method == "dpo"
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -108,6 +108,18 @@ def test_trl_config_gets_the_options_quietly_on_cpu(tmp_path):
         build_config(resolve_options("dpo", {"trainer_args": {"warp_speed": 9}}), str(tmp_path))
 
 
+def test_the_example_recipe_is_a_valid_dpo_config(tmp_path):
+    from pathlib import Path
+
+    from cai.train.methods import build_config
+
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "train_dpo.yaml"
+    options = resolve_options("dpo", {}, str(recipe))
+    config = build_config(options, str(tmp_path))
+    assert config.learning_rate == options.learning_rate and config.beta == options.beta
+    assert all(getattr(config, key) is not None for key in options.trainer_args)
+
+
 def test_metric_summary_reads_first_last_and_mean_of_the_step_logs():
     history = [{"loss": 0.7, "rewards/margins": 0.0, "step": 1}, {"loss": 0.5, "rewards/margins": 0.4, "step": 2},
                {"eval_loss": 0.6, "step": 2}, {"train_runtime": 3.0, "train_loss": 0.6, "step": 2}]
@@ -116,7 +128,7 @@ def test_metric_summary_reads_first_last_and_mean_of_the_step_logs():
     assert "rewards/accuracies" not in summary
 
 
-def cai(*args, timeout=900):
+def cai(*args, timeout=1800):
     return subprocess.run([sys.executable, "-m", "cai", *args], capture_output=True, text=True, timeout=timeout)
 
 

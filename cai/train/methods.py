@@ -75,7 +75,7 @@ def build_config(options: TrainOptions, output_dir: str):
     unknown = sorted(set(options.trainer_args) - known)
     if unknown:
         raise CaiError(f"trainer_args: unknown {method.config_class} field(s): {', '.join(unknown)}", "--config",
-                       f"use fields of trl.{method.config_class} (e.g. warmup_ratio, lr_scheduler_type, loss_type)")
+                       f"use fields of trl.{method.config_class} (e.g. warmup_steps, lr_scheduler_type, loss_type)")
     values.update(options.trainer_args)
     try:
         return config_class(**values)

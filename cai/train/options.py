@@ -66,7 +66,7 @@ def read_recipe(path: str | Path) -> dict:
         recipe[key] = data[key_node.value]
     if not isinstance(recipe.get("trainer_args", {}), dict):
         raise CaiError("trainer_args must be a mapping of TRL config field: value", str(path),
-                       "e.g. trainer_args: {warmup_ratio: 0.1, lr_scheduler_type: cosine}")
+                       "e.g. trainer_args: {warmup_steps: 0.1, lr_scheduler_type: cosine}")
     return recipe
 
 

@@ -13,6 +13,7 @@ from cai.errors import CaiError
 from cai.manifest import now, versions
 from cai.models import resolve_model
 from cai.progress import key_value_table
+from cai.store import is_run
 from cai.train import output
 from cai.train.data import load_train_data
 from cai.train.lora import plain_model
@@ -101,5 +102,6 @@ def run_training(options: TrainOptions, run: str, *, force: bool = False, consol
         output.discard(staging)
         raise
     console.print(metrics_table(results))
-    console.print(key_value_table("model", facts(results)))
+    hint = f"cai eval --model {out} --baseline {options.model}" + (f" --exclude {run}" if is_run(Path(run)) else "")
+    console.print(key_value_table("model", {**facts(results), "next": hint}))
     return results
