@@ -179,14 +179,15 @@ def test_vllm_labels_match_the_hf_engine(vllm_engine, hf_engine):
     again, _ = label_with(vllm_engine, label_principles=2, seed=4)
     assert [r.preference["scores"] for r in again] == [r.preference["scores"] for r in records]
     reference, _ = label_with(hf_engine, label_principles=2, seed=4)
-    compared = 0
+    gaps = []
     for mine, theirs in zip(records, reference):
         for a, b in zip(mine.labels, theirs.labels):
             assert (a["principle_id"], a["order"]) == (b["principle_id"], b["order"])
-            if a["valid"] and b["valid"]:  # the same model on two engines: close, not bit-identical
-                assert a["scores"][a["A"]] == pytest.approx(b["scores"][b["A"]], abs=0.05)
-                compared += 1
-    assert compared >= 6
+            if a["valid"] and b["valid"]:
+                gaps.append(abs(a["scores"][a["A"]] - b["scores"][b["A"]]))
+    # The same model on two engines: close, not bit-identical (vLLM on CPU may compute in bfloat16
+    # where transformers uses float32).
+    assert len(gaps) >= 6 and max(gaps) < 0.1, (gaps, vllm_engine.info.get("dtype"), hf_engine.info.get("dtype"))
 
 
 def test_hf_choice_probs_do_not_depend_on_left_padding(default_model_path, tmp_path):
@@ -208,3 +209,23 @@ def test_hf_choice_probs_do_not_depend_on_left_padding(default_model_path, tmp_p
     alone = engine.choice_probs([short], ["A", "B"], "The answer is: (")[0].probs
     padded = engine.choice_probs([short, long], ["A", "B"], "The answer is: (")[0].probs
     assert padded["A"] == pytest.approx(alone["A"], rel=1e-4) and padded["B"] == pytest.approx(alone["B"], rel=1e-4)
+
+
+def test_openai_server_labels_match_the_in_process_vllm(vllm_server, vllm_engine):
+    from cai.engines import build_engine
+
+    engine = build_engine("openai", vllm_engine.model_id, base_url=[vllm_server.base_url])
+    try:
+        records, _ = label_with(engine, count=2, label_principles=1, seed=4)
+    finally:
+        engine.close()
+    check_labels(records, 1)
+    reference, _ = label_with(vllm_engine, count=2, label_principles=1, seed=4)
+    compared = 0
+    for mine, theirs in zip(records, reference):
+        for a, b in zip(mine.labels, theirs.labels):
+            assert (a["principle_id"], a["order"], a["valid"]) == (b["principle_id"], b["order"], b["valid"])
+            if a["valid"]:  # the same vLLM model behind HTTP: the same probabilities
+                assert a["scores"][a["A"]] == pytest.approx(b["scores"][b["A"]], abs=0.02)
+                compared += 1
+    assert compared >= 2
