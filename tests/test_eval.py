@@ -213,6 +213,7 @@ def test_eval_folder_holds_records_report_and_opens_in_inspect(tmp_path, write_j
     assert [r.id for r in records] == ["h", "b"]
     assert records[0].samples == ["I cannot help.", "Sure, here it is."]
     assert records[0].initial_response == "I cannot help."
+    assert records[0].tokens["completion"] == len("I cannot help.".split()) + len("Sure, here it is.".split())
     assert {e["principle_id"] for e in records[0].labels} >= {"classify"}
     assert records[0].preference["scores"]["model"] == pytest.approx(0.7)
     manifest = json.loads((out / "manifest.json").read_text())

@@ -23,13 +23,13 @@ class Answers:
     name: str            # display name
     path: str
     texts: list[str]
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    tokens: list[tuple[int, int]]  # (prompt, completion) per answer
     seconds: float = 0.0
 
     def info(self) -> dict:
-        return {"model": self.model, "name": self.name, "path": self.path, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 2)}
+        return {"model": self.model, "name": self.name, "path": self.path,
+                "prompt_tokens": sum(t[0] for t in self.tokens), "completion_tokens": sum(t[1] for t in self.tokens),
+                "seconds": round(self.seconds, 2)}
 
 
 class Engines:
@@ -65,5 +65,4 @@ def generate(engines: Engines, model: str, records: list[Record], options: EvalO
     started = time.perf_counter()
     completions = engine.chat([copy.deepcopy(r.messages) for r in records], sampling, progress)
     return Answers(model, name, engine.model_id, [c.text.strip() for c in completions],
-                   sum(c.prompt_tokens for c in completions), sum(c.completion_tokens for c in completions),
-                   time.perf_counter() - started)
+                   [(c.prompt_tokens, c.completion_tokens) for c in completions], time.perf_counter() - started)

@@ -47,8 +47,17 @@ def trace_records(prompts: list[Record], answers: dict, classifications: dict, e
                           source_row=prompt.source_row, initial_response=answers["model"].texts[index],
                           samples=[answers[role].texts[index] for role in answers], labels=labels,
                           preference=pair.preference if pair is not None else None, errors=errors,
-                          tokens=dict(pair.tokens) if pair is not None else {"prompt": 0, "completion": 0}))
+                          tokens=_tokens(answers, index, pair)))
     return out
+
+
+def _tokens(answers: dict, index: int, pair: Record | None) -> dict:
+    """Tokens spent on this prompt: every model's answer, plus the judge's comparison questions."""
+    spent = {"prompt": sum(a.tokens[index][0] for a in answers.values()),
+             "completion": sum(a.tokens[index][1] for a in answers.values())}
+    if pair is not None:
+        spent = {key: spent[key] + pair.tokens.get(key, 0) for key in spent}
+    return spent
 
 
 def manifest(options, answers: dict, judge: dict, constitution, counts: dict, created: str, seconds: float) -> dict:
