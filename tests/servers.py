@@ -24,6 +24,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_dtype() -> str:
+    """The precision the in-process vllm engine would pick, so both compute the same numbers
+    (vLLM's own `auto` is bfloat16 on CPU, slow without native bf16 instructions)."""
+    from cai.engines.select import vllm_build
+    from cai.engines.vllm_setup import cpu_dtype
+
+    return cpu_dtype() if vllm_build()[0] == "cpu" else "auto"
+
+
 class VLLMServer:
     def __init__(self, model: str, *, port: int | None = None, kv_cache_gib: int = 2, seed: int = 0,
                  extra_args: tuple[str, ...] = (), startup_timeout: float = 600.0):
@@ -40,6 +49,7 @@ class VLLMServer:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
                 "--host", "127.0.0.1", "--port", str(self.port), "--enforce-eager", "--seed", str(self.seed),
+                "--dtype", server_dtype(),
                 "--enable-prefix-caching", "--disable-uvicorn-access-log", *self.extra_args]
 
     def start(self) -> "VLLMServer":
@@ -98,6 +108,7 @@ class VLLMServer:
             except ProcessLookupError:
                 pass
         process.wait(timeout=grace)
+        self.log_path.unlink(missing_ok=True)  # a failed start already quoted its tail in the error
 
     def __enter__(self) -> "VLLMServer":
         return self.start()

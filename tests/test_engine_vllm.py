@@ -15,6 +15,7 @@ from run_shape import cli_args, run_shape
 
 from cai.engines import Sampling
 from cai.engines import select as engine_select
+from cai.engines.vllm_setup import cpu_dtype
 
 QUESTION = [{"role": "user", "content": "Which animal is larger? (A) an elephant (B) a mouse. "
                                         "Answer with the letter."}]
@@ -52,6 +53,7 @@ def test_cli_run_on_vllm_matches_hf_structure_and_leaves_no_processes(tmp_path, 
     assert manifest["engine_choice"] == {"requested": "vllm", "chosen": "vllm", "reason": "requested with --engine"}
     info = manifest["engine_info"]
     assert info["enforce_eager"] is True and info["device"] == "cpu" and info["prefix_caching"] is True
+    assert info["dtype"] == cpu_dtype()  # not vLLM's bfloat16 on a CPU without bf16 instructions
     # The critique and revision prompts share the few-shot prefix: some prompt tokens come from the cache.
     assert 0 < info["prefix_cache_hit_rate"] < 1
     assert run_shape(out) == run_shape(hf_reference_run)
@@ -92,8 +94,8 @@ def test_vllm_choice_probs_match_hf_and_report_missing(vllm_engine, hf_engine):
     [reference] = hf_engine.choice_probs([QUESTION], ["A", "B"], PREFIX)
     assert mine.prompt_tokens == hf_engine.count_tokens(QUESTION) + len(hf_engine.tokenizer(
         PREFIX, add_special_tokens=False)["input_ids"])
-    for letter in "AB":  # bf16 kernels against fp32: close, not equal
-        assert mine.probs[letter] == pytest.approx(reference.probs[letter], abs=0.05)
+    for letter in "AB":  # same precision, different kernels: close, not bit-identical
+        assert mine.probs[letter] == pytest.approx(reference.probs[letter], abs=0.02)
     # Not in the top 20 after "(": reported as missing, never as probability 0.
     assert mine.missing == ["purple"] and "purple" not in mine.probs
 

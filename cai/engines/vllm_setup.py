@@ -3,7 +3,8 @@
 On CPU, vLLM sizes its KV cache as a share of the machine's RAM (`gpu_memory_utilization`, default
 0.92) and refuses to start when other processes hold memory, so unless the user chose a size we
 reserve a fixed one. Compiling the model costs about 90 s more start-up on CPU than it gains on the
-short runs cai usually does there, so eager mode is the CPU default.
+short runs cai usually does there, so eager mode is the CPU default. And `--dtype auto` means
+bfloat16 on CPU only where the CPU computes it natively.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def quiet_logs() -> None:
 
 def llm_kwargs(model_path: str, options: VLLMOptions, on_cpu: bool) -> tuple[dict, dict]:
     """(keyword arguments for vllm.LLM, a summary for the manifest)."""
-    kwargs: dict = {"model": model_path, "seed": options.seed, "dtype": options.dtype,
+    dtype = options.dtype
+    if dtype == "auto" and on_cpu:
+        dtype = cpu_dtype()
+    kwargs: dict = {"model": model_path, "seed": options.seed, "dtype": dtype,
                     "tensor_parallel_size": options.tensor_parallel_size, "enable_prefix_caching": True,
                     # Room for the top-k log-probabilities choice_probs asks for.
                     "max_logprobs": 20}
@@ -57,6 +61,15 @@ def llm_kwargs(model_path: str, options: VLLMOptions, on_cpu: bool) -> tuple[dic
                "tensor_parallel_size": options.tensor_parallel_size, "prefix_caching": True,
                "max_model_len": options.max_model_len, "seed": options.seed}
     return kwargs, summary
+
+
+def cpu_dtype() -> str:
+    """vLLM's own `auto` picks bfloat16 on CPU, which without native bf16 instructions (AVX512-BF16 or
+    AMX) runs about 5x slower than float32 (measured: 20 vs 110 tok/s on a 2-core AVX2 machine).
+    Same rule as the hf engine, so both engines compute in the same precision."""
+    from cai.engines.hf import cpu_supports_bf16
+
+    return "bfloat16" if cpu_supports_bf16() else "float32"
 
 
 def first_line(error: BaseException) -> str:
