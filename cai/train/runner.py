@@ -64,6 +64,7 @@ def run_training(options: TrainOptions, run: str, *, force: bool = False, consol
     data = load_train_data(run, options.method, options.split, options.min_margin, options.limit,
                            with_test=options.eval)
     out = Path(options.out or default_out(run, options.method))
+    options.out = str(out)  # the saved config names where the model went
     output.check_out(out, force)
     if not verbose:
         from cai.train.quiet import quiet_libraries
