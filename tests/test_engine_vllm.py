@@ -165,6 +165,7 @@ def test_cpu_kv_cache_is_sized_explicitly(monkeypatch):
     kwargs, info = llm_kwargs("m", VLLMOptions(seed=5), on_cpu=True)
     assert kwargs["kv_cache_memory_bytes"] == 2 * GiB and kwargs["enforce_eager"] is True
     assert kwargs["seed"] == 5 and kwargs["enable_prefix_caching"] is True
+    assert kwargs["max_num_batched_tokens"] == 2048 and kwargs["dtype"] == cpu_dtype()
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "6")  # the user's own size wins
     kwargs, info = llm_kwargs("m", VLLMOptions(), on_cpu=True)
     assert "kv_cache_memory_bytes" not in kwargs and "6 GiB" in info["kv_cache"]
@@ -172,3 +173,4 @@ def test_cpu_kv_cache_is_sized_explicitly(monkeypatch):
                                             tensor_parallel_size=2), on_cpu=False)
     assert kwargs["gpu_memory_utilization"] == 0.5 and kwargs["max_model_len"] == 2048
     assert kwargs["tensor_parallel_size"] == 2 and kwargs["enforce_eager"] is False
+    assert kwargs["dtype"] == "auto" and "max_num_batched_tokens" not in kwargs  # GPU: vLLM's own choices
