@@ -51,11 +51,18 @@ class RunConfig:
     min_margin: float = 0.0             # export: drop pairs whose score_chosen - score_rejected is below this
     a_column: str | None = None         # `cai label`: the dataset's two answer columns
     b_column: str | None = None
+    # Quality gates (cai.quality) on every generated turn; flagged final answers stay out of the export.
+    gates: str | list = "all"           # all | none | a list of gate names
+    echo_threshold: float = 0.6         # echoes-critique: share of the revision's trigrams found in the critique
+    repetition_threshold: float = 0.5   # repetition: share of repeated trigrams
+    meta_patterns: str | None = None    # meta: a file of regular expressions; None: prompts/quality/
+    keep_flagged: bool = False          # export flagged examples too, marked in a `flags` column
 
     # Keys that change what a run produces: a resumed run may not change them.
     RESULT_KEYS = ("prompts", "constitution", "model", "rounds", "seed", "max_new_tokens", "temperature",
                    "top_p", "few_shot", "prompt_column", "split", "templates", "label", "label_principles",
-                   "pairs", "samples", "cot", "clamp", "a_column", "b_column")
+                   "pairs", "samples", "cot", "clamp", "a_column", "b_column",
+                   "gates", "echo_threshold", "repetition_threshold", "meta_patterns")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +114,9 @@ def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | No
         raise CaiError("rounds must be >= 0, max-new-tokens >= 1 and test-size in [0, 1)", "options",
                        "correct the value in the flag or recipe")
     from cai.label.options import check_label_options
+    from cai.quality import parse_gates, settings_from_config
 
     check_label_options(config)
+    settings_from_config(config)  # raises on a bad gate name, threshold or pattern file
+    config.gates = list(parse_gates(config.gates))
     return config

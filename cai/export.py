@@ -29,7 +29,7 @@ def sft_row(record: Record) -> dict | None:
     if not final:
         return None
     return {"prompt_id": record.id, "category": record.category or "",
-            "messages": record.messages + _assistant(final)}
+            "messages": record.messages + _assistant(final), "flags": record.flags}
 
 
 def preference(record: Record, min_margin: float = 0.0) -> tuple[str, str, float | None] | None:
@@ -61,17 +61,21 @@ def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
         "init_prompt": _last_user(record), "init_response": record.initial_response or "",
         "critic_prompt": last.critique_prompt if last else "", "critic_response": last.critique if last else "",
         "revision_prompt": last.revision_prompt if last else "", "revision_response": last.revision if last else "",
+        # Pairs of policy samples never include a flagged sample; other pairs end in the final answer.
+        "flags": [] if record.samples and not record.rounds else record.flags,
     }
 
 
-def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0) -> dict[str, list[dict]]:
+def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0,
+               keep_flagged: bool = False) -> dict[str, list[dict]]:
+    """Rows of each split. A row whose `flags` are not empty (its final answer failed a quality gate)
+    is left out unless `keep_flagged`."""
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for record in sorted(records, key=lambda r: r.id):
         part = "test" if stable_fraction(record.id) < test_size else "train"
-        if (row := sft_row(record)) is not None:
-            rows[f"{part}_sft"].append(row)
-        if (row := pref_row(record, min_margin)) is not None:
-            rows[f"{part}_prefs"].append(row)
+        for kind, row in (("sft", sft_row(record)), ("prefs", pref_row(record, min_margin))):
+            if row is not None and (keep_flagged or not row["flags"]):
+                rows[f"{part}_{kind}"].append(row)
     return rows
 
 
@@ -80,21 +84,24 @@ def _features():
 
     message = [{"role": Value("string"), "content": Value("string")}]
     text = Value("string")
-    sft = Features({"prompt_id": text, "category": text, "messages": message})
+    flags = [Value("string")]
+    sft = Features({"prompt_id": text, "category": text, "messages": message, "flags": flags})
     prefs = Features({"prompt_id": text, "category": text, "prompt": message, "chosen": message,
                       "rejected": message, "score_chosen": Value("float64"), "score_rejected": Value("float64"),
                       "margin": Value("float64"),
                       "init_prompt": text, "init_response": text, "critic_prompt": text,
-                      "critic_response": text, "revision_prompt": text, "revision_response": text})
+                      "critic_response": text, "revision_prompt": text, "revision_response": text,
+                      "flags": flags})
     return sft, prefs
 
 
-def export_dataset(records: list[Record], out_dir: Path, test_size: float, min_margin: float = 0.0) -> dict[str, int]:
+def export_dataset(records: list[Record], out_dir: Path, test_size: float, min_margin: float = 0.0,
+                   keep_flagged: bool = False) -> dict[str, int]:
     """Save a DatasetDict with the H4 split names; returns the row count of each split."""
     from datasets import Dataset, DatasetDict
 
     sft_features, pref_features = _features()
-    rows = build_rows(records, test_size, min_margin)
+    rows = build_rows(records, test_size, min_margin, keep_flagged)
     def table(name: str):
         features = sft_features if name.endswith("sft") else pref_features
         # from_dict keeps the schema even for an empty split (from_list([]) loses it).

@@ -17,6 +17,7 @@ from cai.label.options import label_steps
 from cai.label.pairs import COLUMNS
 from cai.manifest import RunStats
 from cai.progress import StageProgress
+from cai.quality import settings_from_config
 from cai.records import Record
 from cai.stages import CritiqueStage, RespondStage, RevisionStage, few_shot_turns
 from cai.templates import Renderer
@@ -34,7 +35,7 @@ class Chat:
 
     def execute(self, engine: Engine, records: list[Record], sampling: Sampling, progress) -> tuple[list[Record], int, int]:
         completions = engine.chat(self.stage.requests(records), sampling, progress)
-        records = self.stage.apply(records, [c.text for c in completions])
+        records = self.stage.apply(records, completions)
         for record, completion in zip(records, completions):
             record.tokens["prompt"] += completion.prompt_tokens
             record.tokens["completion"] += completion.completion_tokens
@@ -46,11 +47,12 @@ def build_steps(config: RunConfig, constitution: Constitution, renderer: Rendere
     if config.pairs == COLUMNS:  # `cai label`: the answers come from the dataset, only labelling is left
         return label_steps(config, constitution, renderer)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)
-    steps: list = [Chat(RespondStage())]
+    gates = settings_from_config(config)
+    steps: list = [Chat(RespondStage(gates))]
     for round_index in range(config.rounds):
-        steps.append(Chat(CritiqueStage(constitution, renderer, config.seed, round_index, prefix)))
-        steps.append(Chat(RevisionStage(constitution, renderer, round_index, prefix)))
-    return steps + label_steps(config, constitution, renderer)
+        steps.append(Chat(CritiqueStage(constitution, renderer, config.seed, round_index, prefix, gates)))
+        steps.append(Chat(RevisionStage(constitution, renderer, round_index, prefix, gates)))
+    return steps + label_steps(config, constitution, renderer, gates)
 
 
 def chunks(items: list, size: int) -> Iterable[list]:

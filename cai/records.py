@@ -16,6 +16,16 @@ class Round:
     critique: str = ""
     revision_prompt: str = ""
     revision: str = ""
+    # The engine's finish reason of each turn, and the quality gates' reasons (cai.quality); a revision
+    # with reasons is kept here for the trace but never replaces the answer it revises.
+    critique_finish: str | None = None
+    critique_flags: list[str] = field(default_factory=list)
+    revision_finish: str | None = None
+    revision_flags: list[str] = field(default_factory=list)
+
+    @property
+    def clean_revision(self) -> str | None:
+        return self.revision if self.revision and not self.revision_flags else None
 
 
 @dataclass
@@ -25,10 +35,13 @@ class Record:
     category: str | None = None
     source_row: int | None = None
     initial_response: str | None = None
+    initial_finish: str | None = None
+    initial_flags: list[str] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
     # Answers drawn from the policy for the same prompt (RL-CAI pairs; sample 0 is the initial answer),
     # or the two answers of a pair dataset given to `cai label`.
     samples: list[str] = field(default_factory=list)
+    sample_flags: list[list[str]] = field(default_factory=list)  # per sample, as initial_flags
     labels: list[dict] = field(default_factory=list)
     # Set by the labelling stage: {"chosen", "rejected", "score_chosen", ...}; None means "revision wins".
     preference: dict | None = None
@@ -37,15 +50,31 @@ class Record:
 
     @property
     def latest_response(self) -> str | None:
-        """The answer as it stands: the last revision, or the initial response."""
-        for round_ in reversed(self.rounds):
-            if round_.revision:
-                return round_.revision
-        return self.initial_response
+        """The answer as it stands: the last clean revision, or the initial response."""
+        return self.answer_after(len(self.rounds))
 
     @property
     def final_response(self) -> str | None:
         return self.latest_response
+
+    def answer_after(self, rounds: int) -> str | None:
+        """The answer as it stood after the first `rounds` rounds (0: the initial response)."""
+        for round_ in reversed(self.rounds[:rounds]):
+            if round_.clean_revision:
+                return round_.clean_revision
+        return self.initial_response
+
+    @property
+    def flags(self) -> list[str]:
+        """Why the final answer is not fit for training (empty: it is). With rounds, the final answer must
+        be a clean revision: when every revision was flagged, the reasons of the last one (an unrevised
+        first answer is not what revision rounds are for). Without rounds, the first answer's own."""
+        if not self.rounds:
+            return list(self.initial_flags)
+        if any(r.clean_revision for r in self.rounds):
+            return []
+        last = self.rounds[-1]
+        return list(dict.fromkeys(last.revision_flags or ["empty"]))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,6 +26,9 @@ from cai.manifest import RunStats, now, versions
 from cai.models import resolve_model
 from cai.pipeline import build_steps, run_steps
 from cai.progress import StageProgress, key_value_table, stage_table
+from cai.quality import gate_summary
+from cai.quality_report import quality_report
+from cai.quality_report import summary_line as quality_summary_line
 from cai.records import Record
 from cai.stages import few_shot_turns
 from cai.store import DATASET, RunStore
@@ -134,10 +137,12 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
             raise
         session["finished_at"] = now()
         all_records = store.read_records()
-        splits = export_dataset(all_records, store.path / DATASET, config.test_size, config.min_margin)
+        splits = export_dataset(all_records, store.path / DATASET, config.test_size, config.min_margin,
+                                config.keep_flagged)
         counts.update(_record_counts(all_records))
         manifest = _manifest(config, engine, model_name, constitution, stats, counts, "complete", created, splits)
         manifest["labels"] = label_report(config, constitution, all_records)
+        manifest["quality"] = quality_report(all_records, gate_summary(config), config.keep_flagged)
         store.write_manifest(manifest)
     finally:
         if owns_engine:
@@ -161,6 +166,7 @@ def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
         "examples": f"{counts['completed']} done, {counts['skipped']} skipped, "
                     f"{counts.get('with_errors', 0)} with errors",
         "revised": f"{counts.get('changed_by_revision', 0)} answers changed by revision",
+        "quality": quality_summary_line(manifest.get("quality") or {}),
         "datasets": ", ".join(f"{k} {v}" for k, v in splits.items()),
         "traces": str(run_dir / "traces.jsonl"),
         "dataset": str(run_dir / DATASET),

@@ -2,15 +2,18 @@
 
 A stage never knows which engine runs it. Each stage is a small object with `requests` (distilabel's
 format_input) and `apply` (format_output); both are deterministic given the seed and the example id.
+`apply` runs the quality gates (cai.quality) on each completion and records the finish reason.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cai.constitution import Constitution, Principle
+from cai.engines.base import Completion
+from cai.quality import GateSettings, Turn, check_turn
 from cai.records import Conversation, Record, Round
 from cai.sampling import example_rng, pick_weighted
 from cai.templates import Renderer
@@ -44,17 +47,27 @@ def few_shot_turns(constitution: Constitution, renderer: Renderer, count: int) -
     return turns
 
 
+def finish_reason(completion: Completion, index: int = 0) -> str | None:
+    reasons = completion.finish_reasons
+    return reasons[index] if index < len(reasons) else None
+
+
+@dataclass
 class RespondStage:
+    gates: GateSettings = field(default_factory=GateSettings)
     name = "respond"
 
     def requests(self, records: list[Record]) -> list[Conversation]:
         return [copy.deepcopy(r.messages) for r in records]
 
-    def apply(self, records: list[Record], texts: list[str]) -> list[Record]:
+    def apply(self, records: list[Record], completions: list[Completion]) -> list[Record]:
         out = []
-        for record, text in zip(records, texts, strict=True):
+        for record, completion in zip(records, completions, strict=True):
             record = copy.deepcopy(record)
-            record.initial_response = clean_output(text)
+            record.initial_response = clean_output(completion.text)
+            record.initial_finish = finish_reason(completion)
+            record.initial_flags = check_turn(Turn("answer", record.initial_response, record.initial_finish),
+                                              self.gates)
             if not record.initial_response:
                 record.errors.append("respond: the model returned an empty answer")
             out.append(record)
@@ -68,6 +81,7 @@ class CritiqueStage:
     seed: int
     round_index: int
     prefix: Conversation
+    gates: GateSettings = field(default_factory=GateSettings)
 
     @property
     def name(self) -> str:
@@ -86,12 +100,14 @@ class CritiqueStage:
                 {"role": "user", "content": prompt}])
         return [copy.deepcopy(c) for c in conversations]
 
-    def apply(self, records: list[Record], texts: list[str]) -> list[Record]:
+    def apply(self, records: list[Record], completions: list[Completion]) -> list[Record]:
         out = []
-        for record, text in zip(records, texts, strict=True):
+        for record, completion in zip(records, completions, strict=True):
             principle, prompt = self._prompt(record)
             record = copy.deepcopy(record)
-            record.rounds.append(Round(principle.id, principle.category, prompt, clean_output(text)))
+            critique, finish = clean_output(completion.text), finish_reason(completion)
+            record.rounds.append(Round(principle.id, principle.category, prompt, critique, critique_finish=finish,
+                                       critique_flags=check_turn(Turn("critique", critique, finish), self.gates)))
             out.append(record)
         return out
 
@@ -102,6 +118,7 @@ class RevisionStage:
     renderer: Renderer
     round_index: int
     prefix: Conversation
+    gates: GateSettings = field(default_factory=GateSettings)
 
     @property
     def name(self) -> str:
@@ -109,8 +126,7 @@ class RevisionStage:
 
     def _context(self, record: Record) -> tuple[str, Round, str]:
         current = record.rounds[self.round_index]
-        earlier = [r.revision for r in record.rounds[:self.round_index] if r.revision]
-        answer = earlier[-1] if earlier else record.initial_response
+        answer = record.answer_after(self.round_index) or ""  # the last clean answer
         principle = self.constitution.principle(current.principle_id)
         prompt = self.renderer.render("revision", principle=principle, response=answer, critique=current.critique)
         return answer, current, prompt
@@ -126,16 +142,18 @@ class RevisionStage:
                 {"role": "user", "content": prompt}])
         return [copy.deepcopy(c) for c in conversations]
 
-    def apply(self, records: list[Record], texts: list[str]) -> list[Record]:
+    def apply(self, records: list[Record], completions: list[Completion]) -> list[Record]:
         out = []
-        for record, text in zip(records, texts, strict=True):
+        for record, completion in zip(records, completions, strict=True):
             answer, _, prompt = self._context(record)
             record = copy.deepcopy(record)
             current = record.rounds[self.round_index]
             current.revision_prompt = prompt
-            current.revision = clean_output(text)
-            if not current.revision:
-                record.errors.append(f"revise {self.round_index + 1}: empty revision, kept the previous answer")
-                current.revision = answer
+            current.revision = clean_output(completion.text)
+            current.revision_finish = finish_reason(completion)
+            # A flagged revision stays in the trace; `answer_after` skips it, so the next round revises
+            # the last clean answer.
+            current.revision_flags = check_turn(Turn("revision", current.revision, current.revision_finish,
+                                                     before=answer, critique=current.critique), self.gates)
             out.append(record)
         return out

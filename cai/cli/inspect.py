@@ -25,6 +25,9 @@ def inspect_command(
     grep: Annotated[Optional[str], Opt(help="Only examples containing this text (any case) in the prompt, "
                                             "answers, critiques or errors.")] = None,
     errors: Annotated[bool, Opt("--errors", help="Only examples that recorded an error.")] = False,
+    flagged: Annotated[Optional[str], Opt(metavar="REASON", help=(
+        "Only examples with a turn flagged by this quality gate (truncated, empty, unchanged, "
+        "echoes-critique, meta, repetition), or 'any'."))] = None,
     limit: Annotated[Optional[int], Opt(help="Show at most N rows of the list.")] = None,
     example_id: Annotated[Optional[str], Opt("--id", help="Tell one example's story, by id.")] = None,
     index: Annotated[Optional[int], Opt(help="Tell one example's story, by its # in the list "
@@ -43,9 +46,13 @@ def inspect_command(
 
     if example_id is not None and index is not None:
         raise CaiError("--id and --index both pick an example", "--index", "give only one of them")
-    flt = ExampleFilter(principle, category, changed, grep, errors)
+    if flagged is not None:
+        from cai.quality import check_flag_reason
+
+        check_flag_reason(flagged)
+    flt = ExampleFilter(principle, category, changed, grep, errors, flagged)
     # A filter without --list can only mean "list what matches".
-    list_ = list_ or any(v is not None for v in (principle, category, changed, grep, limit)) or errors
+    list_ = list_ or any(v is not None for v in (principle, category, changed, grep, limit, flagged)) or errors
     view = load_run(run)
     console = Console()
     if html is not None:

@@ -13,6 +13,7 @@ from cai.errors import CaiError
 Opt = typer.Option
 LABELS = "Preference labels (RLAIF)"
 ENGINES = "Engines (vllm, openai)"
+QUALITY = "Quality gates"
 
 
 @app.command("run")
@@ -77,6 +78,21 @@ def run_command(
         "Band for chain-of-thought probabilities, LOW,HIGH. (default: 0.4,0.6)"))] = None,
     min_margin: Annotated[Optional[float], Opt(rich_help_panel=LABELS, help=(
         "Export only pairs with score_chosen - score_rejected at least this. (default: 0)"))] = None,
+    gates: Annotated[Optional[str], Opt(rich_help_panel=QUALITY, help=(
+        "Checks run on every generated turn: all, none, or a comma-separated list of truncated, empty, "
+        "unchanged, echoes-critique, meta, repetition. A flagged revision never replaces the answer it "
+        "revises. (default: all)"))] = None,
+    echo_threshold: Annotated[Optional[float], Opt(rich_help_panel=QUALITY, help=(
+        "echoes-critique: flag a revision when this share of its word trigrams is in the critique. "
+        "(default: 0.6)"))] = None,
+    repetition_threshold: Annotated[Optional[float], Opt(rich_help_panel=QUALITY, help=(
+        "repetition: flag a text when this share of its trigrams repeats earlier ones. (default: 0.5)"))] = None,
+    meta_patterns: Annotated[Optional[str], Opt(rich_help_panel=QUALITY, help=(
+        "meta: a file of regular expressions, one a line, that mark a revision written about the answer "
+        "instead of to the user. (default: the bundled prompts/quality/meta_patterns.txt)"))] = None,
+    keep_flagged: Annotated[Optional[bool], Opt("--keep-flagged/--drop-flagged", rich_help_panel=QUALITY, help=(
+        "Export examples whose final answer was flagged too, marked in a `flags` column. "
+        "(default: drop them)"))] = None,
     config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
 ) -> None:

@@ -16,6 +16,7 @@ class ExampleFilter:
     changed: bool | None = None  # True: revisions changed the answer; False: they did not
     grep: str | None = None  # case-insensitive text anywhere in the prompt, answers or critiques
     errors: bool = False  # only examples that recorded an error
+    flagged: str | None = None  # a quality-gate reason on any turn, or "any"
 
     def matches(self, example: Example) -> bool:
         if self.principle and all(r.principle_id != self.principle for r in example.rounds):
@@ -26,6 +27,8 @@ class ExampleFilter:
         if self.changed is not None and (not example.rounds or example.changed != self.changed):
             return False
         if self.errors and not example.errors:
+            return False
+        if self.flagged and not any(self.flagged in ("any", *reasons) for _, reasons in example.turn_flags()):
             return False
         return not self.grep or self.grep.lower() in searchable_text(example).lower()
 

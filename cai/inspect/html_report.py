@@ -31,7 +31,8 @@ def _round(round_) -> dict:
     inserted, deleted = change_counts(segments)
     return {"principle": round_.principle_id, "category": round_.category, "critique_prompt": round_.critique_prompt,
             "critique": round_.critique, "revision": round_.revision, "changed": round_.changed,
-            "diff": [list(s) for s in segments], "inserted": inserted, "deleted": deleted}
+            "diff": [list(s) for s in segments], "inserted": inserted, "deleted": deleted,
+            "critique_flags": round_.critique_flags, "revision_flags": round_.revision_flags}
 
 
 def _label(label) -> dict:
@@ -48,7 +49,8 @@ def _example(example: Example) -> dict:
             "changed": example.changed, "rounds": [_round(r) for r in example.rounds],
             "labels": [_label(label) for label in example.labels],
             "preference": [[k, v] for k, v in preference.items()] if preference else None,
-            "errors": example.errors}
+            "errors": example.errors, "initial_flags": example.initial_flags, "flags": example.flags,
+            "turn_flags": [list(t) for t in example.turn_flags()]}
 
 
 def _summary(run: RunView, summary: Summary) -> dict:
@@ -66,6 +68,8 @@ def _summary(run: RunView, summary: Summary) -> dict:
         "skipped": [{"row": s.get("row", ""), "id": s.get("id", ""), "reason": s.get("reason", "")}
                     for s in summary.skipped],
         "errors": [list(e) for e in summary.errors], "notes": run.notes,
+        "quality": [[reason, counts, summary.final_flags.get(reason, 0)] for reason, counts in summary.quality.items()],
+        "examples_flagged": summary.examples_flagged,
     }
 
 

@@ -27,10 +27,17 @@ class RoundView:
     revision_prompt: str
     revision: str
     before: str  # the answer this round set out to revise
+    critique_flags: list[str] = field(default_factory=list)  # quality-gate reasons (cai.quality)
+    revision_flags: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return bool(self.revision.strip()) and self.revision.strip() != self.before.strip()
+
+    @property
+    def used(self) -> bool:
+        """Whether this revision became the answer (a flagged one never does)."""
+        return bool(self.revision.strip()) and not self.revision_flags
 
 
 @dataclass
@@ -46,13 +53,32 @@ class Example:
     preference: dict | None
     errors: list[str]
     tokens: dict
+    initial_flags: list[str] = field(default_factory=list)
+    sample_flags: list[list[str]] = field(default_factory=list)
 
     @property
     def final_response(self) -> str:
         for round_ in reversed(self.rounds):
-            if round_.revision.strip():
+            if round_.used:
                 return round_.revision
         return self.initial_response
+
+    @property
+    def flags(self) -> list[str]:
+        """Why the final answer is unfit for training; the rule of cai.records.Record.flags."""
+        if not self.rounds:
+            return list(self.initial_flags)
+        if any(r.used for r in self.rounds):
+            return []
+        return list(dict.fromkeys(self.rounds[-1].revision_flags or ["empty"]))
+
+    def turn_flags(self) -> list[tuple[str, list[str]]]:
+        """(turn name, reasons) of every flagged turn, in trace order."""
+        turns = [("answer", self.initial_flags)]
+        for number, round_ in enumerate(self.rounds, start=1):
+            turns += [(f"critique {number}", round_.critique_flags), (f"revision {number}", round_.revision_flags)]
+        turns += [(f"sample {i}", flags) for i, flags in enumerate(self.sample_flags) if i > 0]
+        return [(name, reasons) for name, reasons in turns if reasons]
 
     @property
     def changed(self) -> bool:
@@ -95,9 +121,10 @@ def _example(index: int, data: dict) -> Example:
             continue
         view = RoundView(_text(raw.get("principle_id")), _text(raw.get("category")),
                          _text(raw.get("critique_prompt")), _text(raw.get("critique")),
-                         _text(raw.get("revision_prompt")), _text(raw.get("revision")), before)
+                         _text(raw.get("revision_prompt")), _text(raw.get("revision")), before,
+                         _flags(raw.get("critique_flags")), _flags(raw.get("revision_flags")))
         rounds.append(view)
-        if view.revision.strip():
+        if view.used:
             before = view.revision
     labels = [read_label(raw) for raw in data.get("labels") or [] if isinstance(raw, dict)]
     preference = data.get("preference") if isinstance(data.get("preference"), dict) else None
@@ -105,8 +132,13 @@ def _example(index: int, data: dict) -> Example:
     tokens = data.get("tokens") if isinstance(data.get("tokens"), dict) else {}
     source_row = data.get("source_row") if isinstance(data.get("source_row"), int) else None
     category = data.get("category") if isinstance(data.get("category"), str) else None
+    samples = [_flags(f) for f in data.get("sample_flags") or []]
     return Example(index, _text(data.get("id")), messages, category, source_row, initial, rounds, labels,
-                   preference, errors, tokens)
+                   preference, errors, tokens, _flags(data.get("initial_flags")), samples)
+
+
+def _flags(value) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def read_examples(path: Path) -> tuple[list[Example], list[str]]:

@@ -35,13 +35,18 @@ def example_meta(example: Example) -> str:
     return " · ".join(meta)
 
 
+def flag_note(reasons: list[str], consequence: str = "") -> Text:
+    return Text(f"flagged: {', '.join(reasons)}{consequence}", style="bold yellow") if reasons else Text("")
+
+
 def _round_panel(number: int, round_) -> Panel:
     inserted, deleted = change_counts(word_diff(round_.before, round_.revision))
     heading = f"revision (+{inserted} / -{deleted} words)" if round_.changed else "revision (unchanged)"
     body = [Text("critique request: ", style="dim") + Text(round_.critique_prompt, style="dim"),
-            Text("critique", style="bold"), Text(round_.critique or "(no critique)"), Text(""),
-            Text(heading, style="bold"),
-            diff_text(round_.before, round_.revision) if round_.revision else Text("(no revision)")]
+            Text("critique", style="bold"), Text(round_.critique or "(no critique)"),
+            flag_note(round_.critique_flags), Text(heading, style="bold"),
+            diff_text(round_.before, round_.revision) if round_.revision else Text("(no revision)"),
+            flag_note(round_.revision_flags, " — not used; the answer before it stands")]
     return Panel(Group(*body), title=f"round {number} · {round_.principle_id} ({round_.category})",
                  title_align="left", border_style="magenta")
 
@@ -53,9 +58,13 @@ def story_view(example: Example) -> Group:
     for message in example.messages:
         parts.append(Panel(Text(str(message.get("content", ""))), title=str(message.get("role", "?")),
                            title_align="left", border_style="cyan"))
-    parts.append(Panel(Text(example.initial_response or "(no answer)"), title="initial answer",
-                       title_align="left", border_style="blue"))
+    initial = Group(Text(example.initial_response or "(no answer)"),
+                    *([flag_note(example.initial_flags)] if example.initial_flags else []))
+    parts.append(Panel(initial, title="initial answer", title_align="left", border_style="blue"))
     parts += [_round_panel(number, round_) for number, round_ in enumerate(example.rounds, start=1)]
+    if example.flags:
+        parts.append(Text(f"final answer flagged ({', '.join(example.flags)}): left out of the exported "
+                          "splits unless --keep-flagged", style="bold yellow"))
     if example.labels:
         parts.append(labels_table(example))
     if example.preference:

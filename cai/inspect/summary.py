@@ -9,6 +9,7 @@ from statistics import mean
 
 from cai.inspect.labels import response_text
 from cai.inspect.loader import Example, RunView, constitution_snapshot
+from cai.quality import GATES
 
 
 @dataclass
@@ -57,6 +58,10 @@ class Summary:
     error_kinds: dict[str, int]
     tokens: dict[str, int]
     unused_principles: list[str]
+    # Quality gates: reason -> {turn kind -> turns flagged}; reason -> examples whose final answer it flags.
+    quality: dict[str, dict[str, int]] = field(default_factory=dict)
+    final_flags: dict[str, int] = field(default_factory=dict)
+    examples_flagged: int = 0
 
 
 def _reason_kind(reason: str) -> str:
@@ -119,6 +124,22 @@ def _label_stats(examples: list[Example]) -> LabelStats:
     return stats
 
 
+def _quality(examples: list[Example]) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
+    by_reason: dict[str, Counter] = defaultdict(Counter)
+    final: Counter = Counter()
+    flagged = 0
+    for example in examples:
+        for turn, reasons in example.turn_flags():
+            for reason in reasons:
+                by_reason[reason][turn.split(" ")[0]] += 1
+        if example.flags:
+            flagged += 1
+            final.update(example.flags)
+    order = {gate: i for i, gate in enumerate(GATES)}
+    reasons = sorted(by_reason, key=lambda r: order.get(r, len(order)))
+    return {r: dict(by_reason[r]) for r in reasons}, dict(final.most_common()), flagged
+
+
 def summarize(run: RunView, principle_ids: list[str] | None = None) -> Summary:
     """`principle_ids`: the constitution's principles, to list those no round used (None: unknown)."""
     examples = run.examples
@@ -139,6 +160,7 @@ def summarize(run: RunView, principle_ids: list[str] | None = None) -> Summary:
     errors = [(example.id, error) for example in examples for error in example.errors]
     skip_reasons = Counter(_reason_kind(str(s.get("reason", "?"))) for s in run.skipped)
     examples_changed = sum(example.changed for example in examples)
+    quality, final_flags, examples_flagged = _quality(examples)
     return Summary(
         examples=len(examples),
         rounds=dict(sorted(Counter(len(e.rounds) for e in examples).items())),
@@ -156,6 +178,7 @@ def summarize(run: RunView, principle_ids: list[str] | None = None) -> Summary:
         error_kinds=dict(Counter(_reason_kind(error) for _, error in errors).most_common()),
         tokens=dict(tokens),
         unused_principles=[p for p in principle_ids or [] if p not in uses] if examples else [],
+        quality=quality, final_flags=final_flags, examples_flagged=examples_flagged,
     )
 
 

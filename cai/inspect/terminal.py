@@ -62,9 +62,34 @@ def summary_view(run: RunView, summary: Summary) -> Group:
             parts.append(_counts("comparison principles asked", "principle", summary.labels.by_principle, "labels"))
     else:
         parts.append(Text("no preference labels in this run", style="dim"))
+    parts += _quality_views(summary)
     parts += _problem_views(summary)
     parts += [Text(f"note: {note}", style="yellow") for note in run.notes]
     return Group(*parts)
+
+
+TURN_KINDS = ("answer", "critique", "revision", "sample")
+
+
+def quality_table(summary: Summary) -> Table:
+    """Flagged turns per quality-gate reason and turn kind, and the final answers each reason keeps out."""
+    kinds = [k for k in TURN_KINDS if any(k in counts for counts in summary.quality.values())]
+    table = Table(title=f"quality gates ({summary.examples_flagged} of {summary.examples} final answers flagged)",
+                  title_justify="left")
+    table.add_column("reason")
+    for column in [f"{k}s" for k in kinds] + ["final answers"]:
+        table.add_column(column, justify="right")
+    for reason, counts in summary.quality.items():
+        table.add_row(Text(reason), *(str(counts.get(k, 0)) for k in kinds), str(summary.final_flags.get(reason, 0)))
+    return table
+
+
+def _quality_views(summary: Summary) -> list:
+    if not summary.quality:
+        return [Text("no generated turn was flagged by the quality gates", style="dim")] if summary.examples else []
+    return [quality_table(summary),
+            Text("`cai inspect RUN --flagged REASON` lists them; flagged final answers are kept out of the "
+                 "splits unless the run used --keep-flagged", style="dim")]
 
 
 def _more(shown: int, total: int, by_kind: dict) -> list:
@@ -95,13 +120,14 @@ def _problem_views(summary: Summary) -> list:
 
 def list_view(examples: list[Example], total: int, width: int = 60) -> Table:
     table = Table(title=f"{len(examples)} of {total} examples", title_justify="left")
-    for column in ("#", "id", "category", "principles", "changed", "errors", "prompt", "final answer"):
+    for column in ("#", "id", "category", "principles", "changed", "flags", "errors", "prompt", "final answer"):
         table.add_column(column, justify="right" if column in ("#", "errors") else "left",
                          overflow="fold" if column in ("id", "principles") else "ellipsis")
     for example in examples:
         changed = ("yes" if example.changed else "no") if example.rounds else "-"
         table.add_row(str(example.index), Text(example.id), Text(example.category or "-"),
                       Text(", ".join(r.principle_id for r in example.rounds)), changed,
+                      Text(", ".join(dict.fromkeys(r for _, reasons in example.turn_flags() for r in reasons))),
                       str(len(example.errors)) if example.errors else "",
                       Text(short(example.prompt, width)), Text(short(example.final_response, width)))
     return table

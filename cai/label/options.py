@@ -61,10 +61,13 @@ def label_note(config, constitution) -> str | None:
     return None
 
 
-def label_steps(config, constitution, renderer) -> list:
+def label_steps(config, constitution, renderer, gates=None) -> list:
     """The steps after the revision rounds: extra policy samples (--samples k) and the labelling."""
+    from cai.quality import settings_from_config
+
     mode = pair_mode(config)
-    steps: list = [SampleStep(config.samples)] if config.samples > 1 and mode.kind == SAMPLES else []
+    gates = gates or settings_from_config(config)
+    steps: list = [SampleStep(config.samples, gates)] if config.samples > 1 and mode.kind == SAMPLES else []
     if label_note(config, constitution) is None:
         planner = Planner(constitution.comparisons, renderer, config.seed, config.label_principles, config.cot)
         steps.append(LabelStep(planner, mode, tuple(config.clamp)))

@@ -73,7 +73,7 @@ def _round_answer(record: Record, index: int) -> str | None:
         return record.initial_response
     if index > len(record.rounds):
         return None
-    return record.rounds[index - 1].revision or None
+    return record.answer_after(index)  # a flagged revision leaves the answer before it standing
 
 
 def pairs_for(record: Record, mode: PairMode) -> list[Pair]:
@@ -92,5 +92,7 @@ def pairs_for(record: Record, mode: PairMode) -> list[Pair]:
         names = mode.columns
         expected = "chosen" if "chosen" in names else None
         return [Pair(names, (record.samples[0], record.samples[1]), expected)] if len(record.samples) == 2 else []
-    named = [(f"sample-{i}", text) for i, text in enumerate(record.samples)]
+    # A flagged sample (cut off, empty, looping) is never a pair's answer: the judge is not asked about it.
+    flags = record.sample_flags or [[] for _ in record.samples]
+    named = [(f"sample-{i}", text) for i, (text, flagged) in enumerate(zip(record.samples, flags)) if not flagged]
     return [Pair((a[0], b[0]), (a[1], b[1])) for a, b in combinations(named, 2)]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cai.engines.base import Engine, Sampling
 from cai.label.judge import CHOICES, Planner, Question, preference, score, skip_reason, verdict
 from cai.label.pairs import PairMode, pairs_for
 from cai.records import Record
-from cai.stages import clean_output
+from cai.quality import GateSettings, Turn, check_turn
+from cai.stages import clean_output, finish_reason
 
 # Extra samples use their own seed so they never repeat the initial answer drawn with the run's seed.
 SAMPLE_SEED_OFFSET = 1_000_003
@@ -144,6 +145,7 @@ class SampleStep:
     """Draws k-1 more answers per prompt from the policy; with the initial answer they make k samples."""
 
     count: int
+    gates: GateSettings = field(default_factory=GateSettings)
     name: str = "sample"
 
     def execute(self, engine: Engine, records: list[Record], sampling: Sampling,
@@ -153,7 +155,11 @@ class SampleStep:
         extra = dataclasses.replace(sampling, n=self.count - 1, seed=sampling.seed + SAMPLE_SEED_OFFSET)
         completions = engine.chat([copy.deepcopy(r.messages) for r in todo], extra, progress) if todo else []
         for record, completion in zip(todo, completions, strict=True):
-            record.samples = [record.initial_response] + [clean_output(t) for t in completion.texts]
+            texts = [clean_output(t) for t in completion.texts]
+            record.samples = [record.initial_response] + texts
+            record.sample_flags = [list(record.initial_flags)] + [
+                check_turn(Turn("sample", text, finish_reason(completion, i)), self.gates)
+                for i, text in enumerate(texts)]
             record.tokens["prompt"] += completion.prompt_tokens
             record.tokens["completion"] += completion.completion_tokens
         if progress and len(todo) < len(records):

@@ -59,6 +59,16 @@
       tables.push(titled("Prompt categories", table(["category", "examples"], s.prompt_categories, [false, true])));
     }
     if (s.labels.length) tables.push(titled("Labels", table(["", ""], s.labels)));
+    if (s.quality.length) {
+      var kinds = ["answer", "critique", "revision", "sample"].filter(function (k) {
+        return s.quality.some(function (q) { return k in q[1]; });
+      });
+      tables.push(titled("Quality gates (" + s.examples_flagged + " final answers flagged)",
+        table(["reason"].concat(kinds.map(function (k) { return k + "s"; }), ["final answers"]),
+          s.quality.map(function (q) {
+            return [q[0]].concat(kinds.map(function (k) { return q[1][k] || 0; }), [q[2]]);
+          }), [false].concat(kinds.map(function () { return true; }), [true]))));
+    }
     if (s.skipped.length) {
       tables.push(titled("Skipped inputs (" + s.skipped.length + ")", table(["row", "id", "reason"],
         s.skipped.map(function (r) { return [r.row, r.id, r.reason]; }))));
@@ -85,6 +95,7 @@
         el("td", { class: "nowrap", text: ex.category || "-" }),
         el("td", { class: "nowrap", text: ex.rounds.map(function (r) { return r.principle; }).join("\n") }),
         el("td", { text: ex.rounds.length ? (ex.changed ? "yes" : "no") : "-" }),
+        el("td", { class: "nowrap", text: flagReasons(ex).join(", ") }),
         el("td", { class: "num", text: ex.errors.length || "" }),
         el("td", { class: "prompt", text: ex.prompt, title: ex.prompt })]);
       row.addEventListener("click", function () { showStory(ex.index); });
@@ -93,6 +104,16 @@
     });
     fillSelect("filter-principle", data.summary.principles.map(function (p) { return p.principle; }).sort());
     fillSelect("filter-category", data.summary.all_categories);
+    fillSelect("filter-flagged", ["any"].concat(data.summary.quality.map(function (q) { return q[0]; })));
+  }
+
+  function flagReasons(ex) {
+    return union(ex.turn_flags.map(function (t) { return t[1]; }));
+  }
+
+  function flagNode(reasons, consequence) {
+    return reasons && reasons.length
+      ? el("div", { class: "flag", text: "flagged: " + reasons.join(", ") + (consequence || "") }) : null;
   }
 
   function value(id) { return document.getElementById(id).value; }
@@ -100,13 +121,14 @@
   function applyFilters() {
     var text = value("filter").trim().toLowerCase(), principle = value("filter-principle");
     var category = value("filter-category"), changed = value("filter-changed");
-    var errorsOnly = document.getElementById("filter-errors").checked, shown = 0;
+    var errorsOnly = document.getElementById("filter-errors").checked, shown = 0, flagged = value("filter-flagged");
     examples.forEach(function (ex) {
       var ok = (!text || ex.haystack.indexOf(text) !== -1)
         && (!principle || ex.rounds.some(function (r) { return r.principle === principle; }))
         && (!category || ex.category === category || ex.rounds.some(function (r) { return r.category === category; }))
         && (!changed || (ex.rounds.length > 0 && (changed === "yes") === ex.changed))
-        && (!errorsOnly || ex.errors.length > 0);
+        && (!errorsOnly || ex.errors.length > 0)
+        && (!flagged || (flagged === "any" ? flagReasons(ex).length > 0 : flagReasons(ex).indexOf(flagged) >= 0));
       ex.row.hidden = !ok;
       if (ok) shown += 1;
     });
@@ -134,7 +156,9 @@
                                     document.createTextNode(" " + r.category)]),
       el("details", {}, [el("summary", { text: "critique request" }), el("div", { class: "text", text: r.critique_prompt })]),
       el("div", { class: "role", text: "critique" }), el("div", { class: "text", text: r.critique || "(no critique)" }),
-      el("div", { class: "role", text: change }), diffNode(r.diff)]);
+      flagNode(r.critique_flags),
+      el("div", { class: "role", text: change }), diffNode(r.diff),
+      flagNode(r.revision_flags, " — not used; the answer before it stands")]);
   }
 
   function union(lists) {
@@ -181,7 +205,11 @@
     if (ex.meta) story.appendChild(el("p", { class: "muted", text: ex.meta }));
     ex.messages.forEach(function (m) { story.appendChild(block(m.role, m.content)); });
     story.appendChild(block("initial answer", ex.initial || "(no answer)"));
+    var initialFlags = flagNode(ex.initial_flags);
+    if (initialFlags) story.appendChild(initialFlags);
     ex.rounds.forEach(function (r, i) { story.appendChild(roundNode(r, i + 1)); });
+    var finalFlags = flagNode(ex.flags, " (final answer): left out of the exported splits unless --keep-flagged");
+    if (finalFlags) story.appendChild(finalFlags);
     if (ex.labels.length || ex.preference) story.appendChild(labelsNode(ex));
     if (ex.errors.length) story.appendChild(block("errors", ex.errors.join("\n"), "errors"));
     if (history.replaceState) history.replaceState(null, "", "#example-" + ex.index);
@@ -189,7 +217,7 @@
 
   drawSummary();
   drawList();
-  ["filter", "filter-principle", "filter-category", "filter-changed", "filter-errors"].forEach(function (id) {
+  ["filter", "filter-principle", "filter-category", "filter-changed", "filter-errors", "filter-flagged"].forEach(function (id) {
     document.getElementById(id).addEventListener(id === "filter" ? "input" : "change", applyFilters);
   });
   applyFilters();
