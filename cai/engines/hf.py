@@ -84,9 +84,11 @@ class HFEngine(Engine):
             for row, index in enumerate(indices):
                 prompt_tokens = int(inputs["attention_mask"][row].sum())
                 rows = generated[row * sampling.n:(row + 1) * sampling.n]
-                lengths = [_generated_length(r.tolist(), {eos, self.tokenizer.pad_token_id}) for r in rows]
+                stops = {eos, self.tokenizer.pad_token_id}
+                lengths = [_generated_length(r.tolist(), stops) for r in rows]
                 decoded = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
-                reasons = ["length" if n >= sampling.max_new_tokens else "stop" for n in lengths]
+                # "length" only when no end token came: one generated as the last allowed token is a stop.
+                reasons = ["stop" if any(t in stops for t in r.tolist()) else "length" for r in rows]
                 results[index] = Completion(decoded, prompt_tokens, sum(lengths), reasons)
                 batch_tokens += sum(lengths)
             if progress:
