@@ -11,7 +11,8 @@ from pathlib import Path
 
 # Every engine run in the engine tests uses these options, so their runs are comparable.
 RUN_OPTIONS = {"limit": 2, "rounds": 1, "max_new_tokens": 16, "few_shot": 1, "temperature": 0.0,
-               "test_size": 0.5, "seed": 1, "label_principles": 1}
+               "test_size": 0.5, "seed": 1, "label_principles": 1,
+               "gates": "none"}  # which short turns the gates flag may differ by engine; the structure must not
 
 
 def cli_args(options: dict = RUN_OPTIONS) -> list[str]:
