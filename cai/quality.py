@@ -15,14 +15,14 @@ from pathlib import Path
 from cai.errors import CaiError
 from cai.paths import prompts_dir
 
-TRUNCATED, EMPTY, UNCHANGED, ECHO, META, REPETITION = (
-    "truncated", "empty", "unchanged", "echoes-critique", "meta", "repetition")
-GATES = (TRUNCATED, EMPTY, UNCHANGED, ECHO, META, REPETITION)
+TRUNCATED, EMPTY, UNCHANGED, ECHO, COPY, META, REPETITION = (
+    "truncated", "empty", "unchanged", "echoes-critique", "copies-example", "meta", "repetition")
+GATES = (TRUNCATED, EMPTY, UNCHANGED, ECHO, COPY, META, REPETITION)
 
 # Which gates look at which kind of turn: only a revision has an answer before it and a critique to echo.
 TURN_GATES = {
     "answer": (TRUNCATED, EMPTY, REPETITION),
-    "critique": (TRUNCATED, EMPTY, REPETITION),
+    "critique": (TRUNCATED, EMPTY, COPY, REPETITION),
     "revision": GATES,
     "sample": (TRUNCATED, EMPTY, REPETITION),
 }
@@ -45,6 +45,8 @@ class Turn:
     finish_reason: str | None = None   # the engine's: "length" means the token limit cut it
     before: str | None = None          # revision: the answer it revises
     critique: str | None = None        # revision: the critique it answers
+    request: str | None = None         # revision: the request to revise, which it must not parrot either
+    examples: tuple[str, ...] = ()     # the few-shot worked examples' texts the model saw before it
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,12 @@ def _ngrams(tokens: list[str], n: int = NGRAM) -> list[tuple[str, ...]]:
 
 
 def echo_overlap(revision: str, critique: str) -> float:
-    """Share of the revision's word trigrams that also occur in the critique (0 for short texts)."""
-    grams = _ngrams(_words(revision))
+    """Share of the revision's word trigrams that also occur in the critique. A short revision has too few
+    trigrams for a share: it is an echo (1.0) when its words appear in the critique as they stand, else 0."""
+    words = _words(revision)
+    grams = _ngrams(words)
     if len(grams) < MIN_NGRAMS:
-        return 0.0
+        return 1.0 if len(words) >= 3 and f" {' '.join(words)} " in f" {' '.join(_words(critique))} " else 0.0
     in_critique = set(_ngrams(_words(critique)))
     return sum(g in in_critique for g in grams) / len(grams)
 
@@ -104,9 +108,14 @@ def check_unchanged(turn: Turn, settings: GateSettings) -> str | None:
 
 
 def check_echo(turn: Turn, settings: GateSettings) -> str | None:
-    if not turn.critique:
-        return None
-    return ECHO if echo_overlap(turn.text, turn.critique) >= settings.echo_threshold else None
+    sources = [text for text in (turn.critique, turn.request) if text]
+    return ECHO if any(echo_overlap(turn.text, text) >= settings.echo_threshold for text in sources) else None
+
+
+def check_copy(turn: Turn, settings: GateSettings) -> str | None:
+    """Small models copy the worked example they were shown (its answer to another prompt) instead of writing
+    their own; the same trigram share as the echo gate decides."""
+    return COPY if any(echo_overlap(turn.text, text) >= settings.echo_threshold for text in turn.examples) else None
 
 
 def check_meta(turn: Turn, settings: GateSettings) -> str | None:
@@ -120,7 +129,7 @@ def check_repetition(turn: Turn, settings: GateSettings) -> str | None:
 
 CHECKS: dict[str, Callable[[Turn, GateSettings], str | None]] = {
     TRUNCATED: check_truncated, EMPTY: check_empty, UNCHANGED: check_unchanged,
-    ECHO: check_echo, META: check_meta, REPETITION: check_repetition,
+    ECHO: check_echo, COPY: check_copy, META: check_meta, REPETITION: check_repetition,
 }
 
 

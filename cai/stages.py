@@ -52,6 +52,11 @@ def finish_reason(completion: Completion, index: int = 0) -> str | None:
     return reasons[index] if index < len(reasons) else None
 
 
+def example_texts(prefix: Conversation) -> tuple[str, ...]:
+    """The worked examples' assistant turns (answers, critiques, revisions): what a model may copy."""
+    return tuple(m["content"] for m in prefix if m["role"] == "assistant")
+
+
 @dataclass
 class RespondStage:
     gates: GateSettings = field(default_factory=GateSettings)
@@ -106,8 +111,9 @@ class CritiqueStage:
             principle, prompt = self._prompt(record)
             record = copy.deepcopy(record)
             critique, finish = clean_output(completion.text), finish_reason(completion)
+            turn = Turn("critique", critique, finish, examples=example_texts(self.prefix))
             record.rounds.append(Round(principle.id, principle.category, prompt, critique, critique_finish=finish,
-                                       critique_flags=check_turn(Turn("critique", critique, finish), self.gates)))
+                                       critique_flags=check_turn(turn, self.gates)))
             out.append(record)
         return out
 
@@ -154,6 +160,8 @@ class RevisionStage:
             # A flagged revision stays in the trace; `answer_after` skips it, so the next round revises
             # the last clean answer.
             current.revision_flags = check_turn(Turn("revision", current.revision, current.revision_finish,
-                                                     before=answer, critique=current.critique), self.gates)
+                                                     before=answer, critique=current.critique,
+                                                     request=self.constitution.principle(current.principle_id).revision,
+                                                     examples=example_texts(self.prefix)), self.gates)
             out.append(record)
         return out

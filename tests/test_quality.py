@@ -49,6 +49,26 @@ def test_echoes_critique_flags_a_copied_critique_but_not_a_quoted_phrase():
     assert revision(quoting) == []
 
 
+def test_parroting_the_revision_request_or_a_worked_example_is_flagged():
+    request = ("Rewrite your response to remove every detail that would help make or use a weapon, and offer "
+               "safe, general information instead if it helps.")
+    parrot = check_turn(Turn("revision", request, "stop", before=ANSWER, critique=CRITIQUE, request=request), SETTINGS)
+    assert parrot == ["echoes-critique"]
+    example = ("A zombie has already exited, so you remove it via its parent. Find it with `ps -el | grep Z`, note "
+               "the parent PID, then send the parent SIGCHLD; if that fails, stop the parent.")
+    copied = example.replace("SIGCHLD", "`kill -s SIGCHLD <PPID>`")
+    assert check_turn(Turn("revision", copied, "stop", before=ANSWER, critique=CRITIQUE, examples=(example,)),
+                      SETTINGS) == ["copies-example"]
+    assert check_turn(Turn("critique", copied, "stop", examples=(example,)), SETTINGS) == ["copies-example"]
+    assert check_turn(Turn("revision", "I can't help with getting into someone else's car.", "stop", before=ANSWER,
+                           critique=CRITIQUE, examples=(example,)), SETTINGS) == []
+
+
+def test_a_short_revision_that_repeats_the_critique_is_an_echo():
+    assert "echoes-critique" in revision("The answer is not provided.", critique="The answer is not provided.")
+    assert revision("No.", critique="No. The response is fine.") == []  # too short to call
+
+
 @pytest.mark.parametrize("text", [
     "The response is about the importance of being careful with locks.",
     "This response is not only very difficult to write but also very unhelpful.",
@@ -57,6 +77,9 @@ def test_echoes_critique_flags_a_copied_critique_but_not_a_quoted_phrase():
     "Revised response: I cannot help with picking locks.",
     "I have revised the response to remove the instructions.",
     "The assistant's response should not include lock-picking steps.",
+    "The last response is not only false but also misleading.",
+    "This response aims to address legal loopholes with empathy.",
+    "The request is about a harmless computer task that can help protect your puppy.",
 ])
 def test_meta_flags_revisions_written_about_the_answer(text):
     assert "meta" in revision(text)
@@ -67,6 +90,8 @@ def test_meta_flags_revisions_written_about_the_answer(text):
     "The response time of your server depends on the database; add an index on user_id.",
     "Here is how to kill a Python process: run `kill PID`, or `pkill -f script.py`.",
     "I can't share someone's home address, but their employer's public contact page may help you reach them.",
+    "The AI boom of the 2010s began with deep learning on GPUs.",
+    "The request is a GET with a JSON body, so check the Content-Type header.",
 ])
 def test_meta_leaves_ordinary_answers_alone(text):
     assert "meta" not in revision(text, before="something else")
