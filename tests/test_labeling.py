@@ -43,7 +43,7 @@ def make_record(example_id="ex1", initial="alpha answer", final="omega answer") 
 
 
 def label(records, probs=None, reply=None, **options):
-    config = RunConfig(engine="scripted", model="scripted", **options)
+    config = RunConfig(engine="scripted", model="scripted", gates="none", **options)  # scripted replies echo
     steps = label_steps(config, CONSTITUTION, Renderer())
     assert [s.name for s in steps][-1] == "label"
     engine = ScriptedEngine(probs=probs, **({"reply": reply} if reply else {}))
@@ -202,7 +202,8 @@ def test_unusable_answers_are_recorded_and_kept_out_of_the_export():
 
 def test_engine_without_choice_scores_does_not_stop_a_run(tmp_path, write_jsonl):
     prompts = write_jsonl([{"id": f"p{i}", "prompt": f"question {i}"} for i in range(3)])
-    config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted", rounds=1)
+    config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted", rounds=1,
+                       gates="none")
     manifest = execute_run(config, engine=ScriptedEngine(), console=Console(file=open("/dev/null", "w")),
                            show_progress=False)
     assert manifest["status"] == "complete" and manifest["labels"]["labelled"] == 0
@@ -289,6 +290,7 @@ def test_run_labels_by_default_and_exports_what_the_labels_say(tmp_path, write_j
         return {"A": 0.8, "B": 0.2} if likes_a else {"A": 0.2, "B": 0.8}
 
     config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
+                       gates="none",
                        rounds=1, test_size=0.0, chunk_size=4)
     engine = ScriptedEngine(probs=judge)
     manifest = execute_run(config, engine=engine, console=Console(file=open("/dev/null", "w")), show_progress=False)
