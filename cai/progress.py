@@ -1,7 +1,12 @@
-"""Terminal output: one progress bar per stage with examples/s and tokens/s, and summary tables."""
+"""Terminal output: one progress bar per stage with examples/s and tokens/s, and summary tables.
+
+In a terminal the bars redraw in place; in a log (CI, nohup, Slurm: no TTY) a bar would show nothing until
+the end, so each stage prints one plain line every CAI_PROGRESS_INTERVAL seconds (default 30) and when done.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 from rich.console import Console
@@ -13,12 +18,16 @@ class StageProgress:
     """Rich progress bars fed by engine callbacks; rates are measured over each stage's busy time."""
 
     def __init__(self, console: Console, enabled: bool = True):
+        self.lines = enabled and not console.is_terminal
+        self.console = console
+        self.interval = _interval()
         self.progress = Progress(TextColumn("[bold]{task.description:<11}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                 console=console, disable=not enabled, transient=False)
+                                 console=console, disable=not enabled or self.lines, transient=False)
         self.tasks: dict[str, int] = {}
         self.busy: dict[str, float] = {}
         self.tokens: dict[str, int] = {}
+        self.last_line: dict[str, float] = {}
 
     def __enter__(self):
         self.progress.__enter__()
@@ -30,6 +39,7 @@ class StageProgress:
     def add(self, stage: str, total: int) -> None:
         self.tasks[stage] = self.progress.add_task(stage, total=total, rate="")
         self.busy[stage], self.tokens[stage] = 0.0, 0
+        self.last_line[stage] = time.monotonic()
 
     def callback(self, stage: str):
         """A ProgressFn for one engine call on this stage."""
@@ -44,10 +54,28 @@ class StageProgress:
             task = self.progress.tasks[self.tasks[stage]]
             done = task.completed + items
             seconds = max(self.busy[stage], 1e-9)
-            self.progress.update(self.tasks[stage], advance=items,
-                                 rate=f"{done / seconds:5.2f} ex/s {self.tokens[stage] / seconds:7.1f} tok/s")
+            rate = f"{done / seconds:5.2f} ex/s {self.tokens[stage] / seconds:7.1f} tok/s"
+            self.progress.update(self.tasks[stage], advance=items, rate=rate)
+            if self.lines:
+                self._line(stage, done, task.total, rate)
 
         return advance
+
+    def _line(self, stage: str, done: int, total, rate: str) -> None:
+        """A log line when the interval has passed since this stage's last one, and when the stage is done."""
+        moment = time.monotonic()
+        if moment - self.last_line[stage] < self.interval and done < (total or 0):
+            return
+        self.last_line[stage] = moment
+        self.console.print(f"{stage:<11} {done}/{total} examples  {' '.join(rate.split())}  "
+                           f"{self.busy[stage]:.0f}s busy", markup=False, highlight=False, soft_wrap=True)
+
+
+def _interval() -> float:
+    try:
+        return max(float(os.environ.get("CAI_PROGRESS_INTERVAL", "30")), 0.0)
+    except ValueError:
+        return 30.0
 
 
 def stage_table(stages: dict[str, dict]) -> Table:
