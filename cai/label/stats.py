@@ -109,8 +109,7 @@ def summary_rows(stats: dict) -> dict[str, str]:
             f"{band} {count}" for band, count in stats["distribution"].items())
     counts = (stats.get("histogram") or {}).get("counts") or []
     if sum(counts):
-        rows["score histogram"] = (f"0 {text_histogram(counts)} 1  P(second answer better) over {sum(counts)} "
-                                   f"pair(s); right of │ it won")
+        rows["score histogram"] = f"0 {text_histogram(counts)} 1  P(2nd answer better), {sum(counts)} pair(s)"
     agreement, bias = stats["agreement"], stats["position_bias"]
     if agreement["rule"] and agreement["of"]:
         rows["agreement"] = (f"{_rate(agreement['rate'])} with '{agreement['rule']}' "
