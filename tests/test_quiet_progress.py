@@ -63,7 +63,7 @@ def test_the_summary_has_a_one_line_histogram_of_the_label_scores():
              "mean_score_chosen": 0.7, "distribution": {"0.5-0.6": 15},
              "histogram": {"edges": [i / 10 for i in range(11)], "counts": [0, 0, 0, 1, 2, 0, 8, 4, 0, 0]},
              "agreement": {"rule": None, "of": 0}, "position_bias": {"of": 0}}
-    assert summary_rows(stats)["score histogram"].== "0    ▂▃│ █▅   1  P(2nd answer better), 15 pair(s)"
+    assert summary_rows(stats)["score histogram"] == "0    ▂▃│ █▅   1  P(2nd answer better), 15 pair(s)"
 
 
 def test_quiet_sets_only_what_the_user_left_unset_and_verbose_takes_it_back(monkeypatch):
