@@ -90,3 +90,19 @@ def test_vllm_loads_its_checkpoint_without_a_bar_unless_verbose(monkeypatch):
     assert llm_kwargs("m", VLLMOptions(), on_cpu=True)[0]["use_tqdm_on_load"] is False
     monkeypatch.setenv("CAI_VERBOSE", "1")
     assert llm_kwargs("m", VLLMOptions(), on_cpu=True)[0]["use_tqdm_on_load"] is True
+
+
+def test_cai_inspect_shows_the_histogram_from_the_manifest(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_inspect import _text, sample_records, write_run
+
+    from cai.inspect import load_run
+    from cai.inspect.summary import summarize_run
+    from cai.inspect.terminal import summary_view
+
+    manifest = {"status": "complete", "labels": {"histogram": {"counts": [0, 0, 0, 0, 1, 0, 0, 2, 0, 0]}}}
+    run = load_run(write_run(tmp_path / "run", sample_records(), manifest=manifest))
+    assert "0     ▅│  █   1  P(2nd answer better), 3 pair(s)" in _text(summary_view(run, summarize_run(run)))
