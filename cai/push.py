@@ -96,8 +96,9 @@ def _failure(error: Exception, token: str | None) -> CaiError:
     if kinds & _NETWORK_ERRORS or isinstance(error, (ConnectionError, TimeoutError)):
         return CaiError("cannot reach the Hub (network error)", "cai push",
                         "check your connection (and HF_ENDPOINT if you set it), then run cai push again")
-    return CaiError(f"the push failed: {_redact(str(error).splitlines()[0] if str(error) else type(error).__name__, token)}",
-                    "cai push", "run cai push again with --verbose to see more")
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CaiError(f"the push failed: {_redact(first_line, token)}", "cai push",
+                    "check the message, then run cai push again")
 
 
 def _non_empty_splits(dataset) -> dict[str, int]:

@@ -19,7 +19,7 @@ def _histogram(labels: dict) -> dict | None:
     if not counts or not edges or not sum(counts):
         return None
     bins = [{"label": f"{low:.1f}–{high:.1f}", "low": low, "high": high, "value": count}
-            for low, high, count in zip(edges, edges[1:], counts)]
+            for low, high, count in zip(edges, edges[1:], counts, strict=False)]
     return {"id": "label-scores", "kind": "histogram", "title": "Label scores",
             "caption": "The feedback model's probability that the second answer of each pair (for initial vs "
                        "final: the revision) is better; right of the line it preferred that answer.",
