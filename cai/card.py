@@ -99,12 +99,22 @@ def _is_small(model_name: str) -> bool:
     return any(unit == "m" or float(number) < 1 for number, unit in sizes)
 
 
+def _quality(section: dict | None) -> dict | None:
+    """The manifest's `quality` section with every key the template reads (older or newer runs may lack some)."""
+    if not section:
+        return None
+    gates = section.get("gates") if isinstance(section.get("gates"), dict) else {}
+    return {"on": bool(gates.get("enabled", True)), "gates": list(gates.get("enabled") or []),
+            "flagged": dict(section.get("flagged") or {}), "turns_flagged": dict(section.get("turns_flagged") or {}),
+            "keep_flagged": bool(section.get("keep_flagged")), "kept_out": section.get("kept_out")}
+
+
 def card_context(manifest: dict, constitution_text: str, splits: dict[str, int], license_id: str | None,
                  repo_id: str | None = None) -> dict:
     config = manifest.get("config") or {}
     feedback = manifest.get("feedback") or None
     labels = manifest.get("labels") or {}
-    quality = manifest.get("quality") or None
+    quality = _quality(manifest.get("quality"))
     model = str(manifest.get("model") or "?")
     return {
         "manifest": manifest, "config": config, "splits": splits, "license": license_id, "repo_id": repo_id,

@@ -75,7 +75,10 @@ def test_the_card_body_names_the_constitution_hash_and_the_models(scripted_run):
     assert hashlib.sha256(snapshot).hexdigest() in text
     assert "policy model | default on the scripted engine" in text
     assert "the policy model labelled its own pairs" in text
-    assert "## Quality gates" not in text  # the run has no quality section
+    assert "## Quality gates" in text and "checked by: truncated, empty" in text
+    manifest = json.loads((scripted_run / "manifest.json").read_text())
+    del manifest["quality"]  # a run from before the gates: the section is left out
+    assert "## Quality gates" not in render_card(manifest, "name: x\n")
 
 
 def _manifest(scripted_run: Path, **extra) -> dict:
@@ -89,6 +92,8 @@ def test_a_separate_feedback_model_and_quality_gates_are_rendered(scripted_run):
     assert "feedback model | judge-7b on the vllm engine" in text
     assert "labelled its own" not in text
     assert "| truncated | 3 |" in text and "| meta | 1 |" in text and "2 example(s) were kept out" in text
+    gates_off = render_card({**manifest, "quality": {"gates": {"enabled": []}, "flagged": {}}}, "name: x\n")
+    assert "quality gates were off" in gates_off
 
 
 def test_without_a_license_the_card_says_to_fill_it_in(scripted_run):

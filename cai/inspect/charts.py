@@ -38,15 +38,22 @@ def _flips(labels: dict) -> dict | None:
 
 
 def _quality(quality: dict | None) -> dict | None:
-    flagged = (quality or {}).get("flagged") or {}
-    rows = [{"label": reason, "value": count} for reason, count in flagged.items() if isinstance(count, int)]
+    """Final answers flagged per reason (the manifest's `flagged`), or, when none was, the flagged turns."""
+    quality = quality or {}
+    counts, unit = dict(quality.get("flagged") or {}), "final answers"
+    if not counts:
+        unit = "turns"
+        for reasons in (quality.get("turns_flagged") or {}).values():
+            for reason, count in reasons.items():
+                counts[reason] = counts.get(reason, 0) + count
+    rows = [{"label": reason, "value": count} for reason, count in counts.items() if isinstance(count, int)]
     if not rows:
         return None
     kept_out = quality.get("kept_out")
     return {"id": "quality-reasons", "kind": "bars", "title": "Quality gates: reasons",
-            "caption": "Examples flagged, by reason" + (f"; {kept_out} kept out of the datasets." if
-                                                          isinstance(kept_out, int) else "."),
-            "unit": "examples", "rows": rows}
+            "caption": f"{unit.capitalize()} flagged, by reason" + (
+                f"; {kept_out} example(s) kept out of the datasets." if isinstance(kept_out, int) else "."),
+            "unit": unit, "rows": rows}
 
 
 def interval_of(block: dict) -> list[float] | None:
