@@ -106,3 +106,20 @@ def test_cai_inspect_shows_the_histogram_from_the_manifest(tmp_path):
     manifest = {"status": "complete", "labels": {"histogram": {"counts": [0, 0, 0, 0, 1, 0, 0, 2, 0, 0]}}}
     run = load_run(write_run(tmp_path / "run", sample_records(), manifest=manifest))
     assert "0     ▅│  █   1  P(2nd answer better), 3 pair(s)" in _text(summary_view(run, summarize_run(run)))
+
+
+def test_without_a_tty_a_heartbeat_keeps_the_log_moving_during_a_long_call(monkeypatch):
+    import time
+
+    monkeypatch.setenv("CAI_PROGRESS_INTERVAL", "0.05")
+    console, buffer = log_console()
+    with StageProgress(console) as progress:
+        progress.add("respond", 3)
+        advance = progress.callback("respond")  # an engine call that reports nothing for a while
+        deadline = time.monotonic() + 30
+        while buffer.getvalue().count("respond     0/3 examples") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        advance(3, 30)
+    lines = buffer.getvalue().splitlines()
+    assert sum(line.startswith("respond     0/3 examples") for line in lines) >= 2
+    assert lines[-1].startswith("respond     3/3 examples")
