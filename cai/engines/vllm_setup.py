@@ -41,7 +41,8 @@ def quiet_logs() -> None:
     """vLLM logs its start-up at INFO and routine notes (no Triton on CPU, forced shutdown of idle
     workers) at WARNING; cai shows its own progress, so only errors pass. An explicit
     VLLM_LOGGING_LEVEL from the user wins (set it to INFO to debug a start-up)."""
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    if not _verbose():  # --verbose / CAI_VERBOSE=1 shows vLLM's own logs
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
 
 def llm_kwargs(model_path: str, options: VLLMOptions, on_cpu: bool) -> tuple[dict, dict]:
