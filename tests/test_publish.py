@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 TOKEN = "hf_cAiTestTokenThatMustNeverBeSeen0123456789"
 
 
+def short_reply(conversation: list[dict], sample: int) -> str:
+    """Short, distinct texts that pass the quality gates (the default echo would be flagged as one)."""
+    return f"Reply {len(conversation)} of {len(conversation[-1]['content'])} characters" + "." * len(conversation)
+
+
 def longer_wins(conversation: list[dict]) -> dict:
     """A judge that prefers the longer option: the scripted revision is longer than the first answer."""
     text = conversation[-1]["content"]
@@ -40,7 +45,7 @@ def scripted_run(tmp_path_factory) -> Path:
     prompts.write_text("".join(json.dumps({"id": i, "prompt": f"Question {i}?"}) + "\n" for i in ("p0", "p4")))
     config = RunConfig(prompts=str(prompts), out=str(folder / "run"), rounds=1, few_shot=0, test_size=0.5,
                        license="cc-by-4.0")
-    execute_run(config, engine=ScriptedEngine(probs=longer_wins),
+    execute_run(config, engine=ScriptedEngine(reply=short_reply, probs=longer_wins),
                 console=Console(file=open(os.devnull, "w")), show_progress=False)
     return folder / "run"
 
