@@ -57,6 +57,7 @@ class RunConfig:
     repetition_threshold: float = 0.5   # repetition: share of repeated trigrams
     meta_patterns: str | None = None    # meta: a file of regular expressions; None: prompts/quality/
     keep_flagged: bool = False          # export flagged examples too, marked in a `flags` column
+    license: str | None = None          # the dataset card's license id; None leaves it for the user to fill
 
     # Keys that change what a run produces: a resumed run may not change them.
     RESULT_KEYS = ("prompts", "constitution", "model", "rounds", "seed", "max_new_tokens", "temperature",

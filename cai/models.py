@@ -7,10 +7,14 @@ loads an ordinary model folder.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from cai.errors import CaiError
@@ -50,8 +54,9 @@ def default_model_dir() -> Path:
     # Convert into a temporary folder and rename: a crash mid-way never leaves a half model behind.
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        with _conversion_line(target):
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # The GGUF-loaded model is flagged as quantized and refuses to save; its weights are already
         # dequantised, so copy them into a plain model built from the same config.
         config = loaded.config
@@ -68,6 +73,48 @@ def default_model_dir() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+@contextmanager
+def _conversion_line(target: Path):
+    """One cai line, with a tensor count, in place of transformers' de-quantisation bar (its module's tqdm
+    is swapped for ours while converting; with --verbose, or if that module changes, theirs stays)."""
+    from cai.quiet import verbose_requested
+
+    stream = sys.stderr
+    live = stream.isatty()
+    started = time.monotonic()
+    stream.write(f"converting the embedded {DEFAULT_MODEL_NAME} to safetensors, once, into {target.parent}"
+                 + ("" if live else "\n"))
+    stream.flush()
+    try:
+        module = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    except ImportError:
+        module = None
+    original = getattr(module, "tqdm", None)
+
+    def counted(iterable, *args, **kwargs):
+        total = len(iterable) if hasattr(iterable, "__len__") else "?"
+        for done, item in enumerate(iterable, start=1):
+            if live and (done % 16 == 0 or done == total):
+                stream.write(f"\rconverting the embedded {DEFAULT_MODEL_NAME}: {done}/{total} tensors")
+                stream.flush()
+            yield item
+
+    swap = original is not None and not verbose_requested()
+    if swap:
+        module.tqdm = counted
+    try:
+        yield
+        stream.write(("\r" if live else "") + f"converted the embedded {DEFAULT_MODEL_NAME} in "
+                     f"{time.monotonic() - started:.0f} s" + " " * 20 + "\n")
+    except BaseException:
+        stream.write("\n" if live else "")
+        raise
+    finally:
+        if swap:
+            module.tqdm = original
+        stream.flush()
 
 
 def resolve_model(model: str | None) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cai import paths
+from cai.card import write_card
 from cai.config import RunConfig
 from cai.constitution import load_constitution
 from cai.engines import Sampling, build_engine, engine_options
@@ -31,7 +32,7 @@ from cai.quality_report import quality_report
 from cai.quality_report import summary_line as quality_summary_line
 from cai.records import Record
 from cai.stages import few_shot_turns
-from cai.store import DATASET, RunStore
+from cai.store import CONSTITUTION, DATASET, RunStore
 from cai.templates import Renderer
 
 # Room left for the answer, critique and revision that later stages add to the conversation.
@@ -144,6 +145,7 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         manifest["labels"] = label_report(config, constitution, all_records)
         manifest["quality"] = quality_report(all_records, gate_summary(config), config.keep_flagged)
         store.write_manifest(manifest)
+        write_card(store.path / DATASET, manifest, (store.path / CONSTITUTION).read_text(encoding="utf-8"))
     finally:
         if owns_engine:
             engine.close()

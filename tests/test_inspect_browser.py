@@ -188,3 +188,87 @@ def test_missing_browser_fails_with_the_install_command(monkeypatch):
     monkeypatch.setenv("PATH", os.devnull)
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
         find_browser()
+
+
+# -- the summary's charts: inline SVG drawn by the page, checked against the manifest's numbers ------------
+
+CHART_MANIFEST = {
+    "status": "complete", "model": "tiny", "engine": "scripted",
+    "labels": {"status": "on",
+               "histogram": {"answer": "second", "edges": [round(i / 10, 4) for i in range(11)],
+                             "counts": [0, 1, 0, 0, 2, 3, 0, 4, 1, 0]},
+               "position_bias": {"flips": 4, "of": 7, "by_principle": {
+                   "<b>harm</b>": {"flips": 3, "of": 3}, "helpful": {"flips": 1, "of": 4}}}},
+    "quality": {"flagged": {"truncated": 3, "meta": 1}, "kept_out": 2},
+}
+EVAL_REPORT = {"per_category": {
+    "harm-weapons": {"measure": "harmful_compliance", "models": {
+        "model": {"rate": 0.25, "interval": [0.1, 0.4]}, "baseline": {"rate": 0.5, "interval": [0.3, 0.7]}}},
+    "benign-lookalike": {"measure": "over_refusal", "models": {
+        "model": {"rate": 0.125}, "baseline": {"rate": 0.75}}}}}
+
+
+def bars_of(page: Page, chart: str) -> list[dict]:
+    return page.evaluate(f"[...document.querySelectorAll('[data-chart=\"{chart}\"] rect.bar[data-value]')].map(r => "
+                         "({...r.dataset, height: r.getBBox().height, width: r.getBBox().width}))")
+
+
+def test_run_charts_draw_the_manifest_numbers(browser, tmp_path):
+    run = load_run(write_run(tmp_path / "run", sample_records(), manifest=CHART_MANIFEST))
+    page = open_page(browser, write_report(run, summarize_run(run), tmp_path / "report.html"))
+    try:
+        assert page.evaluate("[...document.querySelectorAll('figure.chart')].map(f => f.dataset.chart)") == [
+            "label-scores", "position-flips", "quality-reasons"]
+        histogram = bars_of(page, "label-scores")
+        counts = CHART_MANIFEST["labels"]["histogram"]["counts"]
+        assert [int(b["value"]) for b in histogram] == counts
+        tallest = max(b["height"] for b in histogram)
+        assert [round(b["height"] / tallest * max(counts), 3) for b in histogram] == counts  # drawn to scale
+        marker = page.evaluate("(() => { const m = document.querySelector('[data-chart=\"label-scores\"] .marker');"
+                               " const bars = [...document.querySelectorAll('[data-chart=\"label-scores\"] rect.bar')];"
+                               " const a = bars[0].getBBox(), b = bars[bars.length - 1].getBBox();"
+                               " return [Number(m.dataset.at), m.getBBox().x, (a.x - 1 + b.x + b.width + 1) / 2]; })()")
+        assert marker[0] == 0.5 and abs(marker[1] - marker[2]) < 0.01  # the 0.5 line sits in the middle
+
+        flips = {b["label"]: (int(b["value"]), int(b["of"])) for b in bars_of(page, "position-flips")}
+        expected = CHART_MANIFEST["labels"]["position_bias"]["by_principle"]
+        assert flips == {name: (c["flips"], c["of"]) for name, c in expected.items()}
+        assert page.evaluate("document.querySelectorAll('#summary svg b').length") == 0  # a name stays text
+
+        quality = {b["label"]: int(b["value"]) for b in bars_of(page, "quality-reasons")}
+        assert quality == CHART_MANIFEST["quality"]["flagged"]
+        assert "2 example(s) kept out" in page.evaluate("document.querySelector('[data-chart=\"quality-reasons\"]').textContent")
+        assert page.problems() == []
+    finally:
+        page.close()
+
+
+def test_eval_charts_draw_each_models_rate_and_interval(browser, tmp_path):
+    folder = write_run(tmp_path / "eval", sample_records(), manifest={"kind": "eval", "status": "complete",
+                                                                        "report": "report.json"})
+    (folder / "report.json").write_text(json.dumps(EVAL_REPORT))
+    run = load_run(folder)
+    page = open_page(browser, write_report(run, summarize_run(run), tmp_path / "report.html"))
+    try:
+        drawn = {(b["label"], b["model"]): b for b in bars_of(page, "eval-rates")}
+        for category, block in EVAL_REPORT["per_category"].items():
+            for model, found in block["models"].items():
+                bar = drawn.pop((category, model))
+                assert float(bar["value"]) == found["rate"]
+                assert abs(bar["width"] - 220 * found["rate"]) < 0.01
+                interval = [float(bar["low"]), float(bar["high"])] if "low" in bar else None
+                assert interval == found.get("interval")
+        assert drawn == {}
+        assert page.evaluate("document.querySelectorAll('[data-chart=\"eval-rates\"] .whisker').length") == 2 * 3
+        assert page.problems() == []
+    finally:
+        page.close()
+
+
+def test_a_run_without_chart_numbers_draws_no_chart(browser, report):
+    page = open_page(browser, report)
+    try:
+        assert page.evaluate("document.querySelectorAll('figure.chart').length") == 0
+        assert page.problems() == []
+    finally:
+        page.close()

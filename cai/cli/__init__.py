@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from cai.errors import CaiError
+from cai.quiet import quiet_loggers
+
+quiet_loggers()  # also runs in vLLM's spawned workers, which import this module again
 
 app = typer.Typer(name="cai", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="Turn a constitution into alignment data: critiques, revisions and preference labels.")
 
 
 @app.callback()
-def _root() -> None:
+def _root(verbose: Annotated[bool, typer.Option("--verbose", help="Show other libraries' warnings, notices and "
+                                                "progress bars too (or set CAI_VERBOSE=1).")] = False) -> None:
     """Turn a constitution into alignment data: critiques, revisions and preference labels."""
+    if verbose:
+        from cai.quiet import be_verbose
+
+        be_verbose()
 
 
 def _register() -> None:
@@ -26,20 +35,14 @@ def _register() -> None:
     from cai.cli import prompts  # noqa: F401
     from cai.cli import train  # noqa: F401
     from cai.cli import eval  # noqa: F401
-
-
-def _quiet_libraries() -> None:
-    # Our own progress bars and summaries replace the libraries' per-shard and per-weight bars.
-    import os
-
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from cai.cli import push  # noqa: F401
 
 
 def main() -> None:
-    _quiet_libraries()
+    from cai.quiet import quiet_libraries
+
+    # Our own progress bars and summaries replace the libraries' notices and per-shard bars.
+    quiet_libraries()
     _register()
     try:
         app(standalone_mode=False)

@@ -93,17 +93,25 @@ def run_command(
     keep_flagged: Annotated[Optional[bool], Opt("--keep-flagged/--drop-flagged", rich_help_panel=QUALITY, help=(
         "Export examples whose final answer was flagged too, marked in a `flags` column. "
         "(default: drop them)"))] = None,
+    license: Annotated[Optional[str], Opt(help="License id written into the dataset card, e.g. apache-2.0. "
+                                          "(default: none; the card says to fill it in)")] = None,
     config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
+    verbose: Annotated[bool, Opt("--verbose", help="Show other libraries' warnings and notices too "
+                                 "(or set CAI_VERBOSE=1).")] = False,
 ) -> None:
     """Generate → critique → revise every prompt under the constitution, and export SFT and preference data."""
     given = dict(locals())  # first line: only the options are in scope here
+    if verbose:
+        from cai.quiet import be_verbose
+
+        be_verbose()
     from cai.config import resolve_config
     from cai.runner import default_out_dir, execute_run
     from cai.store import RunStore
 
     flags = {k: v for k, v in given.items()
-             if k not in ("resume", "force", "config", "quiet") and v is not None}
+             if k not in ("resume", "force", "config", "quiet", "verbose") and v is not None}
     if "base_url" in flags:
         flags["base_url"] = [u.strip() for item in flags["base_url"] for u in item.split(",") if u.strip()] or None
     if "clamp" in flags:

@@ -31,11 +31,18 @@ class VLLMOptions:
     max_num_batched_tokens: int | None = None   # tokens per scheduler step; None: 2048 on CPU, vLLM's on GPU
 
 
+def _verbose() -> bool:
+    from cai.quiet import verbose_requested
+
+    return verbose_requested()
+
+
 def quiet_logs() -> None:
     """vLLM logs its start-up at INFO and routine notes (no Triton on CPU, forced shutdown of idle
     workers) at WARNING; cai shows its own progress, so only errors pass. An explicit
     VLLM_LOGGING_LEVEL from the user wins (set it to INFO to debug a start-up)."""
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    if not _verbose():  # --verbose / CAI_VERBOSE=1 shows vLLM's own logs
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
 
 def llm_kwargs(model_path: str, options: VLLMOptions, on_cpu: bool) -> tuple[dict, dict]:
@@ -46,7 +53,9 @@ def llm_kwargs(model_path: str, options: VLLMOptions, on_cpu: bool) -> tuple[dic
     kwargs: dict = {"model": model_path, "seed": options.seed, "dtype": dtype,
                     "tensor_parallel_size": options.tensor_parallel_size, "enable_prefix_caching": True,
                     # Room for the top-k log-probabilities choice_probs asks for.
-                    "max_logprobs": 20}
+                    "max_logprobs": 20,
+                    # Its checkpoint bar ignores TQDM_DISABLE; cai's quiet terminal hides it (cai.quiet).
+                    "use_tqdm_on_load": _verbose()}
     eager = options.enforce_eager if options.enforce_eager is not None else on_cpu
     kwargs["enforce_eager"] = eager
     if options.max_model_len:

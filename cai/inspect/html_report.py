@@ -1,7 +1,8 @@
 """`cai inspect RUN --html FILE`: one self-contained HTML file with the summary, a filterable list and
 every example's story with word diffs.
 
-The page is the template in assets/ with its stylesheet, script and the run's data written into it.
+The page is the template in assets/ with its stylesheet, scripts and the run's data written into it; the
+charts are inline SVG that charts.js draws from numbers in that data (cai.inspect.charts).
 The data goes in as JSON inside a <script type="application/json"> element with every '<', '>' and '&'
 escaped, so no user text can close the element or be read as markup; the script then puts text on the
 page only through textContent. A Content-Security-Policy in the page forbids loading anything from
@@ -17,6 +18,7 @@ import re
 from pathlib import Path
 
 from cai.errors import CaiError
+from cai.inspect.charts import charts
 from cai.inspect.diff import change_counts, word_diff
 from cai.inspect.loader import Example, RunView
 from cai.inspect.summary import Summary
@@ -84,10 +86,12 @@ def script_json(data) -> str:
 
 def render_report(run: RunView, summary: Summary) -> str:
     data = {"run": {k: str(v) for k, v in run_facts(run, summary).items()},
-            "summary": _summary(run, summary), "examples": [_example(e) for e in run.examples]}
+            "summary": _summary(run, summary), "charts": charts(run.path, run.manifest),
+            "examples": [_example(e) for e in run.examples]}
     values = {"__CAI_TITLE__": html.escape(f"cai run · {run.path.name}"),
               "/*__CAI_CSS__*/": (ASSETS / "report.css").read_text(encoding="utf-8"),
-              "/*__CAI_JS__*/": (ASSETS / "report.js").read_text(encoding="utf-8"),
+              "/*__CAI_JS__*/": "\n".join((ASSETS / name).read_text(encoding="utf-8")
+                                           for name in ("charts.js", "report.js")),
               "__CAI_DATA__": script_json(data)}
     template = (ASSETS / "report.html").read_text(encoding="utf-8")
     # One pass over the template: inserted text is never scanned again, so it cannot fake a marker.

@@ -56,6 +56,11 @@ def summary_view(run: RunView, summary: Summary) -> Group:
         parts.append(Text(f"principles no round used ({len(summary.unused_principles)}): "
                           + ", ".join(summary.unused_principles), style="dim"))
     labels = label_facts(summary.labels, summary.examples)
+    counts = ((run.manifest.get("labels") or {}).get("histogram") or {}).get("counts") or []
+    if labels and isinstance(counts, list) and sum(counts):
+        from cai.label.stats import text_histogram
+
+        labels["score histogram"] = f"0 {text_histogram(counts)} 1  P(2nd answer better), {sum(counts)} pair(s)"
     if labels:
         parts.append(pairs_table("labels", labels))
         if summary.labels.by_principle:

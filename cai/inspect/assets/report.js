@@ -47,6 +47,8 @@
       return el("div", { class: "card" }, [el("div", { class: "value", text: card[1] }),
                                             el("div", { class: "muted", text: card[0] })]);
     })));
+    var charts = (data.charts || []).map(caiCharts.figure).filter(function (c) { return c; });
+    if (charts.length) box.appendChild(el("div", { class: "charts" }, charts));
     var facts = Object.keys(data.run).map(function (k) { return [k, data.run[k]]; });
     var tables = [titled("Run", table(["", ""], facts))];
     if (s.principles.length) {
