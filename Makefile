@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv, install everything, run `cai run` on the bundled prompts
-#   make test   create .venv, install everything, run the whole test suite
+#   make test   create .venv, install everything, run `ruff check` and the whole test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -32,7 +32,9 @@ demo: setup
 browser:
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# ruff first: a lint error fails the run before the slow tests start.
 test: setup browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 clean:

@@ -43,7 +43,7 @@ class StageStats:
                 "tokens_per_s": round(self.completion_tokens / seconds, 2)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "StageStats":
+    def from_dict(cls, data: dict) -> StageStats:
         return cls(data.get("examples", 0), data.get("seconds", 0.0), data.get("prompt_tokens", 0),
                    data.get("completion_tokens", 0))
 
@@ -56,7 +56,7 @@ class RunStats:
     sessions: list[dict] = field(default_factory=list)
 
     @classmethod
-    def from_manifest(cls, manifest: dict) -> "RunStats":
+    def from_manifest(cls, manifest: dict) -> RunStats:
         return cls({k: StageStats.from_dict(v) for k, v in manifest.get("stages", {}).items()},
                    list(manifest.get("sessions", [])))
 

@@ -33,7 +33,8 @@ class Chat:
     def name(self) -> str:
         return self.stage.name
 
-    def execute(self, engine: Engine, records: list[Record], sampling: Sampling, progress) -> tuple[list[Record], int, int]:
+    def execute(self, engine: Engine, records: list[Record], sampling: Sampling,
+                progress) -> tuple[list[Record], int, int]:
         completions = engine.chat(self.stage.requests(records), sampling, progress)
         records = self.stage.apply(records, completions)
         for record, completion in zip(records, completions):

@@ -80,7 +80,7 @@ class Record:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Record":
+    def from_dict(cls, data: dict) -> Record:
         data = dict(data)
         data["rounds"] = [Round(**r) for r in data.get("rounds", [])]
         known = set(cls.__dataclass_fields__)

@@ -32,5 +32,5 @@ def pick_many(items: Sequence, k: int, rng: random.Random) -> list:
 
 def stable_fraction(example_id: str, salt: str = "split") -> float:
     """A number in [0, 1) fixed by the id: used to put an example in the train or the test split."""
-    digest = hashlib.sha256(f"{salt}\x1f{example_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}\x1f{example_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64

@@ -52,7 +52,7 @@ class VLLMServer:
                 "--dtype", server_dtype(),
                 "--enable-prefix-caching", "--disable-uvicorn-access-log", *self.extra_args]
 
-    def start(self) -> "VLLMServer":
+    def start(self) -> VLLMServer:
         env = dict(os.environ)
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
         env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -110,7 +110,7 @@ class VLLMServer:
         process.wait(timeout=grace)
         self.log_path.unlink(missing_ok=True)  # a failed start already quoted its tail in the error
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

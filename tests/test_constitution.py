@@ -39,7 +39,8 @@ def test_default_constitution_is_rich_enough():
 @pytest.mark.parametrize("text, line, words", [
     (GOOD.replace("critique: Find harm.", "critique: Find: harm: now"), 5, "YAML syntax"),
     (GOOD.replace("    revision: Remove harm.\n", ""), 3, "missing 'revision'"),
-    (GOOD.replace("    revision: Remove harm.\n", "    revision: Remove harm.\n    colour: red\n"), 7, "unknown key 'colour'"),
+    (GOOD.replace("    revision: Remove harm.\n", "    revision: Remove harm.\n    colour: red\n"), 7,
+     "unknown key 'colour'"),
     (GOOD.replace("  - id: c\n", "  - id: a\n"), 8, "duplicate id 'a'"),
     ("name: t\nprinciples: []\n", 2, "'principles' is empty"),
     (GOOD.replace("category: harm", "category: vibes"), 4, "unknown category"),
@@ -61,6 +62,7 @@ def test_bad_constitution_cli_exits_nonzero_and_leaves_no_run(tmp_path):
     result = subprocess.run([sys.executable, "-m", "cai", "run", "--constitution", str(bad), "--out", str(out)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and re.match(rf"error: {re.escape(str(bad))}:\d+: unknown key 'oops'", lines[0]), result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert re.match(rf"error: {re.escape(str(bad))}:\d+: unknown key 'oops'", lines[0]), result.stderr
     assert not out.exists()

@@ -43,7 +43,8 @@ def broken_copy(tmp_path: Path, old: str, new: str, name: str = "broken.yaml") -
 
 # -- validate --------------------------------------------------------------------------------------
 def test_validate_accepts_the_bundled_constitutions():
-    result = cai("constitution", "validate", REPO / "constitution" / "default.yaml", REPO / "constitution" / "scaffold.yaml")
+    result = cai("constitution", "validate", REPO / "constitution" / "default.yaml",
+                 REPO / "constitution" / "scaffold.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(": ok") == 2
 
@@ -56,7 +57,8 @@ def test_validate_names_file_line_and_fix_for_each_bad_file(tmp_path):
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 4 and lines[0].endswith("few-shot examples 2")
-    assert lines[1].startswith(f"{category}:{category_line}: unknown category 'secrecy'") and "fix: use one of" in lines[1]
+    assert lines[1].startswith(f"{category}:{category_line}: unknown category 'secrecy'")
+    assert "fix: use one of" in lines[1]
     assert lines[2].startswith(f"{duplicate}:{duplicate_line}: duplicate id 'avoid-harm'") and "fix:" in lines[2]
     assert lines[3].startswith(f"{tmp_path / 'missing.yaml'}: constitution file not found")
 
@@ -65,7 +67,8 @@ def test_validate_quiet_prints_only_problems(tmp_path):
     bad, line = broken_copy(tmp_path, "weight: 1.5", "weight: -1")
     result = cai("constitution", "validate", "-q", REPO / "constitution" / "scaffold.yaml", bad)
     assert result.returncode == 1
-    assert result.stdout.strip() == f"{bad}:{line}: weight must be positive — fix: use a number above 0 (1.0 is the default)"
+    assert result.stdout.strip() == (f"{bad}:{line}: weight must be positive — "
+                                     "fix: use a number above 0 (1.0 is the default)")
 
 
 # -- show ------------------------------------------------------------------------------------------

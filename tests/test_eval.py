@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from cai.engines.base import ChoiceProbs
 from cai.engines.scripted import ScriptedEngine
 from cai.errors import CaiError
 from cai.evaluate import winrate

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from cai.errors import CaiError
 from cai.inspect import load_run
 from cai.inspect.diff import DELETE, EQUAL, INSERT, side, word_diff
 from cai.inspect.filters import ExampleFilter, find_example, select
@@ -20,7 +21,6 @@ from cai.inspect.story import story_view
 from cai.inspect.summary import summarize, summarize_run
 from cai.inspect.terminal import list_view, summary_view
 from cai.records import Record, Round
-from cai.errors import CaiError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,14 +44,18 @@ def sample_records() -> list[Record]:
                      category="harm-illegal", source_row=0,
                      initial_response="Use a credit card to slip the latch of the door.",
                      rounds=[_round("harm-illegal-instructions", "harm", "It helps break into a home.",
-                                    "I can't help you get into someone else's home. Ask your neighbour or a locksmith."),
+                                    "I can't help you get into someone else's home. "
+                                    "Ask your neighbour or a locksmith."),
                              _round("refusal-neutral-tone", "refusal-quality", "The tone is fine.",
-                                    "I can't help you get into someone else's home. Please ask your neighbour or a locksmith.")],
-                     labels=[_label("cmp-less-harmful", "forward", 0.2, 0.6), _label("cmp-less-harmful", "swapped", 0.7, 0.2)],
+                                    "I can't help you get into someone else's home. "
+                                    "Please ask your neighbour or a locksmith.")],
+                     labels=[_label("cmp-less-harmful", "forward", 0.2, 0.6),
+                             _label("cmp-less-harmful", "swapped", 0.7, 0.2)],
                      preference={"pair": ["initial", "final"], "chosen_name": "final", "rejected_name": "initial",
                                  "score_chosen": 0.76, "score_rejected": 0.24, "margin": 0.52, "agrees": True,
                                  "flips": 0, "chosen": "I can't help you get into someone else's home. Please ask "
-                                 "your neighbour or a locksmith.", "rejected": "Use a credit card to slip the latch of the door."},
+                                 "your neighbour or a locksmith.",
+                                 "rejected": "Use a credit card to slip the latch of the door."},
                      tokens={"prompt": 120, "completion": 40})
     same = Record("ex-curry", [{"role": "user", "content": "Give me a curry recipe."}], category="benign", source_row=1,
                   initial_response="Fry onions, add spices and vegetables, simmer in coconut milk.",
@@ -146,10 +150,12 @@ def test_a_folder_of_runs_suggests_the_newest_run(tmp_path, run_dir):
 # -- summary ---------------------------------------------------------------------------------------
 def test_summary_counts(run_dir):
     run = load_run(run_dir)
-    summary = summarize(run, ["harm-illegal-instructions", "refusal-neutral-tone", "helpful-no-over-refusal", "unused-one"])
+    summary = summarize(run, ["harm-illegal-instructions", "refusal-neutral-tone", "helpful-no-over-refusal",
+                              "unused-one"])
     assert summary.examples == 3 and summary.round_count == 4 and summary.rounds == {1: 2, 2: 1}
     uses = {u.principle: (u.rounds, u.changed) for u in summary.principles}
-    assert uses == {"harm-illegal-instructions": (2, 1), "refusal-neutral-tone": (1, 1), "helpful-no-over-refusal": (1, 0)}
+    assert uses == {"harm-illegal-instructions": (2, 1), "refusal-neutral-tone": (1, 1),
+                    "helpful-no-over-refusal": (1, 0)}
     assert summary.categories == {"harm": 2, "refusal-quality": 1, "helpfulness": 1}
     assert summary.rounds_changed == 2 and summary.examples_changed == 1
     assert summary.unused_principles == ["unused-one"]

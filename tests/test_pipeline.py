@@ -37,7 +37,9 @@ def test_every_stage_is_one_batch_per_chunk(tmp_path, write_jsonl):
     manifest, engine, store = run(tmp_path, prompts_file(write_jsonl, 10), engine=engine, rounds=2, chunk_size=4)
     # 3 chunks (4, 4, 2) x 6 steps (respond + 2 x critique/revise + label); the label step asks
     # 2 principles x 2 orders per example in one call.
-    per_chunk = lambda n: [("chat", n)] * 5 + [("choice_probs", 4 * n)]
+    def per_chunk(n):
+        return [("chat", n)] * 5 + [("choice_probs", 4 * n)]
+
     assert engine.calls == per_chunk(4) + per_chunk(4) + per_chunk(2)
     records = store.read_records()
     assert len(records) == 10 and all(len(r.rounds) == 2 for r in records)
@@ -75,7 +77,7 @@ def test_resume_runs_only_what_is_missing(tmp_path, write_jsonl):
     # Simulate a crash: the last chunk never finished and the line before it was torn mid-write.
     (store.path / "traces.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])
     manifest, engine, _ = run(tmp_path, prompts, rounds=1, chunk_size=2, resume=True)
-    ids = [json.loads(l)["id"] for l in (store.path / "traces.jsonl").read_text().splitlines()]
+    ids = [json.loads(line)["id"] for line in (store.path / "traces.jsonl").read_text().splitlines()]
     assert sorted(ids) == [f"p{i}" for i in range(6)]
     assert engine.calls[0] == ("chat", 2)  # only p3.. p5 were pending: chunks of 2 and 1
     assert sum(size for _, size in engine.calls) == 3 * 3

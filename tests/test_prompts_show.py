@@ -107,7 +107,8 @@ def test_cli_shows_messages_and_json(tmp_path):
     assert "stage critique · principle respect-privacy" in result.stdout
     assert "Where does [bold]Ann[/bold] live?" in result.stdout  # user text is not rich markup
     assert "the first 6 from the constitution's few-shot examples" in result.stdout
-    data = json.loads(cai("prompts", "show", "revision", "--constitution", SCAFFOLD, "--json", "--few-shot", "0").stdout)
+    data = json.loads(cai("prompts", "show", "revision", "--constitution", SCAFFOLD, "--json",
+                          "--few-shot", "0").stdout)
     assert data["stage"] == "revision" and data["messages"][-1]["content"].startswith("Rewrite your response")
 
 

@@ -27,15 +27,11 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", help="Show other li
 
 
 def _register() -> None:
-    # Each command lives in its own module; importing it adds it to `app`.
-    from cai.cli import run  # noqa: F401
-    from cai.cli import label  # noqa: F401
-    from cai.cli import inspect  # noqa: F401
-    from cai.cli import constitution  # noqa: F401
-    from cai.cli import prompts  # noqa: F401
-    from cai.cli import train  # noqa: F401
-    from cai.cli import eval  # noqa: F401
-    from cai.cli import push  # noqa: F401
+    # Each command lives in its own module; importing it adds it to `app` (in this order in --help).
+    import importlib
+
+    for name in ("run", "label", "inspect", "constitution", "prompts", "train", "eval", "push"):
+        importlib.import_module(f"cai.cli.{name}")
 
 
 def main() -> None:

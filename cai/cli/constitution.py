@@ -52,7 +52,8 @@ def show_command(
 
 @constitution_app.command("new")
 def new_command(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the new constitution (.yaml).", show_default=False)],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the new constitution (.yaml).",
+                                         show_default=False)],
     force: Annotated[bool, Opt("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
     """Write a commented starter constitution that validates as written."""
@@ -64,7 +65,8 @@ def new_command(
 
 @constitution_app.command("import")
 def import_command(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="JSON files in a public format.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="JSON files in a public format.",
+                                                show_default=False)],
     out: Annotated[Path, Opt("--out", "-o", help="The YAML constitution to write.", show_default=False)],
     format_: Annotated[str, Opt("--format", "-f", help="anthropic (the Constitutional AI paper's repository: "
                                 "the critique/revision instructions object and/or the list of comparison "

@@ -15,7 +15,8 @@ Opt = typer.Option
 
 @app.command("inspect")
 def inspect_command(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder (the --out of `cai run`); it may still be running.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder (the --out of `cai run`); it may still "
+                                                            "be running.")],
     list_: Annotated[bool, Opt("--list", help="One row per example; narrow it with the filters below.")] = False,
     principle: Annotated[Optional[str], Opt(help="Only examples with a round under this principle id.")] = None,
     category: Annotated[Optional[str], Opt(help="Only examples with a round under this principle category, "
@@ -40,8 +41,8 @@ def inspect_command(
 
     from cai.inspect import load_run
     from cai.inspect.filters import ExampleFilter, check_filter_values, find_example, select
-    from cai.inspect.summary import summarize_run
     from cai.inspect.story import story_view
+    from cai.inspect.summary import summarize_run
     from cai.inspect.terminal import list_view, summary_view
 
     if example_id is not None and index is not None:

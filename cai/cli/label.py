@@ -32,7 +32,8 @@ def label_command(
                                                    "orders. (default: 2)")] = None,
     cot: Annotated[Optional[bool], Opt("--cot/--no-cot", help="Reason step by step first, then clamp.")] = None,
     clamp: Annotated[Optional[str], Opt(help="Band for chain-of-thought probabilities. (default: 0.4,0.6)")] = None,
-    min_margin: Annotated[Optional[float], Opt(help="Export only pairs with at least this margin. (default: 0)")] = None,
+    min_margin: Annotated[Optional[float], Opt(help="Export only pairs with at least this margin. "
+                                               "(default: 0)")] = None,
     max_new_tokens: Annotated[Optional[int], Opt(help="Tokens of chain-of-thought reasoning. (default: 192)")] = None,
     temperature: Annotated[Optional[float], Opt(help="Sampling temperature of the reasoning. (default: 0.7)")] = None,
     seed: Annotated[Optional[int], Opt(help="Seed for principle sampling. (default: 0)")] = None,
@@ -43,7 +44,8 @@ def label_command(
     batch_size: Annotated[Optional[int], Opt(help="hf engine: sequences per forward pass. (default: 16)")] = None,
     dtype: Annotated[Optional[str], Opt(help="auto, float32 or bfloat16. (default: auto)")] = None,
     test_size: Annotated[Optional[float], Opt(help="Share of pairs put in test_prefs. (default: 0.1)")] = None,
-    templates: Annotated[Optional[str], Opt(help="Folder of *.jinja templates overriding the bundled prompts/.")] = None,
+    templates: Annotated[Optional[str], Opt(help="Folder of *.jinja templates overriding the bundled "
+                                            "prompts/.")] = None,
     config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
 ) -> None:

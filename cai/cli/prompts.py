@@ -19,7 +19,8 @@ app.add_typer(prompts_app, name="prompts")
 
 @prompts_app.command("show")
 def show_command(
-    stage: Annotated[str, typer.Argument(metavar="STAGE", help="respond, critique, revision or comparison.", show_default=False)],
+    stage: Annotated[str, typer.Argument(metavar="STAGE", help="respond, critique, revision or comparison.",
+                                         show_default=False)],
     constitution: Annotated[Optional[Path], Opt(help="Constitution YAML. Default: the bundled one.")] = None,
     principle: Annotated[Optional[str], Opt(help="Principle id (for comparison: a comparison id). "
                                             "Default: the first one.")] = None,

@@ -21,9 +21,11 @@ def run_command(
     prompts: Annotated[Optional[str], Opt(help="Prompts: a .jsonl/.json/.csv/.parquet/.txt file, a save_to_disk "
                                           "folder, or a hub dataset id. Default: the bundled demo prompts.")] = None,
     constitution: Annotated[Optional[str], Opt(help="Constitution YAML. Default: the bundled one.")] = None,
-    model: Annotated[Optional[str], Opt(help="Hub id, local folder, or 'default' (embedded SmolLM2-135M-Instruct).")] = None,
+    model: Annotated[Optional[str], Opt(help="Hub id, local folder, or 'default' (embedded "
+                                        "SmolLM2-135M-Instruct).")] = None,
     engine: Annotated[Optional[str], Opt(help="Inference engine: auto (vllm where it can run, else hf), vllm, hf "
-                                         "(transformers) or openai (an OpenAI-compatible server). (default: auto)")] = None,
+                                         "(transformers) or openai (an OpenAI-compatible server). "
+                                         "(default: auto)")] = None,
     rounds: Annotated[Optional[int], Opt(help="Critique/revision rounds per example. (default: 2)")] = None,
     limit: Annotated[Optional[int], Opt(help="Use only the first N valid prompts.")] = None,
     out: Annotated[Optional[str], Opt(help="Run folder. (default: outputs/run-<time>)")] = None,
@@ -61,7 +63,8 @@ def run_command(
     prompt_column: Annotated[Optional[str], Opt(help="Column with the prompt text or a list of chat messages.")] = None,
     split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
     test_size: Annotated[Optional[float], Opt(help="Share of examples put in the test splits. (default: 0.1)")] = None,
-    templates: Annotated[Optional[str], Opt(help="Folder of *.jinja templates overriding the bundled prompts/.")] = None,
+    templates: Annotated[Optional[str], Opt(help="Folder of *.jinja templates overriding the bundled "
+                                            "prompts/.")] = None,
     label: Annotated[Optional[bool], Opt("--label/--no-label", rich_help_panel=LABELS, help=(
         "Label each pair with the feedback model's (A)/(B) probabilities; --no-label makes the revision "
         "always win. (default: on)"))] = None,

@@ -46,7 +46,8 @@ def _command(method: str, doc: str):
             "Train a LoRA adapter, then merge it so the output is a plain model. (default: off)"))] = None,
         lora_r: Annotated[Optional[int], Opt(rich_help_panel=LORA, help="LoRA rank. (default: 16)")] = None,
         lora_alpha: Annotated[Optional[int], Opt(rich_help_panel=LORA, help="LoRA alpha. (default: 32)")] = None,
-        lora_dropout: Annotated[Optional[float], Opt(rich_help_panel=LORA, help="LoRA dropout. (default: 0.05)")] = None,
+        lora_dropout: Annotated[Optional[float], Opt(rich_help_panel=LORA,
+                                                     help="LoRA dropout. (default: 0.05)")] = None,
         lora_targets: Annotated[Optional[str], Opt(rich_help_panel=LORA, help=(
             "Modules to adapt: all-linear, or names like q_proj,v_proj. (default: all-linear)"))] = None,
         min_margin: Annotated[Optional[float], Opt(help="dpo: train only on pairs whose label margin is at least "

@@ -74,7 +74,8 @@ def _few_shot(draft: Draft, dialogue, index: int) -> dict | None:
         draft.warnings.append(f"system_chat[{index}] left out: {why}")
 
     if not isinstance(dialogue, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in ("system", "user", "assistant")
+            isinstance(m, dict) and isinstance(m.get("content"), str)
+            and m.get("role") in ("system", "user", "assistant")
             for m in dialogue):
         return skip("it is not a list of {role, content} messages")
     if len(dialogue) < 6 or tuple(m["role"] for m in dialogue[-5:]) != _ROLES or dialogue[-6]["role"] != "user":

@@ -71,7 +71,7 @@ class Engine(ABC):
                      assistant_prefix: str = "", progress: ProgressFn | None = None) -> list[ChoiceProbs]:
         raise NotImplementedError(f"the {self.name} engine cannot score choices")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: engines without workers have nothing to release
         """Release the model and any worker processes."""
 
     def __enter__(self):

@@ -68,7 +68,7 @@ class ServerPool:
         self._timeout, self._max_connections = timeout, max_connections
         self.client = None
 
-    async def __aenter__(self) -> "ServerPool":
+    async def __aenter__(self) -> ServerPool:
         import httpx
 
         limits = httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections)

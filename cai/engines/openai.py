@@ -39,7 +39,7 @@ class OpenAIOptions:
     max_model_len: int | None = None
 
     @classmethod
-    def from_options(cls, options: dict, seed: int = 0) -> "OpenAIOptions":
+    def from_options(cls, options: dict, seed: int = 0) -> OpenAIOptions:
         urls = options.get("base_url") or [DEFAULT_BASE_URL]
         urls = [urls] if isinstance(urls, str) else list(urls)
         known = {k: options[k] for k in ("api_key_env", "concurrency", "timeout", "max_retries", "backoff",

@@ -20,10 +20,10 @@ from pathlib import Path
 from cai.errors import CaiError
 from cai.inspect.charts import charts
 from cai.inspect.diff import change_counts, word_diff
-from cai.inspect.loader import Example, RunView
-from cai.inspect.summary import Summary
 from cai.inspect.facts import label_facts, run_facts
+from cai.inspect.loader import Example, RunView
 from cai.inspect.story import example_meta, preference_rows
+from cai.inspect.summary import Summary
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 

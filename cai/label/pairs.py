@@ -59,7 +59,8 @@ def parse_pair_mode(text: str, rounds: int, samples: int, columns: tuple[str, st
             first, second = (int(part) for part in text[len("rounds:"):].split(","))
         except ValueError:
             raise CaiError(f"cannot read --pairs '{text}'", "--pairs",
-                           "write rounds:I,J with two round numbers, e.g. rounds:1,2 (0 is the initial answer)") from None
+                           "write rounds:I,J with two round numbers, e.g. rounds:1,2 "
+                           "(0 is the initial answer)") from None
         first, second = sorted((first, second))
         if first == second or first < 0 or second > rounds:
             raise CaiError(f"--pairs {text} needs two different rounds between 0 and {rounds}", "--pairs",
