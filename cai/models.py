@@ -122,3 +122,64 @@ def resolve_model(model: str | None) -> tuple[str, str]:
     if model in (None, "", DEFAULT_MODEL):
         return str(default_model_dir()), f"{DEFAULT_MODEL_NAME} (embedded)"
     return model, model
+
+
+_MODEL_FIX = "pass a folder with config.json, a hub id already in the local cache, or 'default'"
+
+
+def _offline() -> bool:
+    import os
+
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _looks_local(spec: str) -> bool:
+    # org/name is a hub id unless `org` is a folder here (outputs/run-dpo is a path).
+    return (spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or Path(spec).expanduser().exists()
+            or (spec.count("/") == 1 and Path(spec.split("/")[0]).is_dir()))
+
+
+def _check_hub_id(spec: str, where: str) -> None:
+    """A hub id must be in the local cache, or reachable on the hub (offline machines: the cache only)."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
+    try:
+        cached = try_to_load_from_cache(spec, "config.json")
+    except HFValidationError:
+        raise CaiError("not a model folder here, nor a valid hub id", where, _MODEL_FIX) from None
+    if isinstance(cached, str):
+        return
+    if _offline():
+        raise CaiError("hub id not in the local cache, and the hub is off (HF_HUB_OFFLINE)", where,
+                       f"download it on a machine with network (`hf download {spec}`) and copy the cache, "
+                       f"or {_MODEL_FIX}")
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(spec, timeout=10)
+    except GatedRepoError:
+        raise CaiError("the model is gated on the hub", where, "accept its licence on the hub and log in "
+                       "with `hf auth login`, or " + _MODEL_FIX) from None
+    except RepositoryNotFoundError:
+        raise CaiError("no such model on the hub (or it is private)", where, _MODEL_FIX) from None
+    except Exception as error:  # noqa: BLE001 - DNS, refused connection, timeout, proxy: the hub is unreachable
+        raise CaiError(f"hub id not in the local cache, and the hub cannot be reached ({type(error).__name__})",
+                       where, _MODEL_FIX) from None
+
+
+def check_model(spec: str | None, flag: str = "--model", engine: str | None = None) -> None:
+    """Fail before any work when --model cannot be loaded: a missing folder, a folder without config.json,
+    a hub id neither cached nor reachable. With the openai engine --model names what a server serves."""
+    if spec in (None, "", DEFAULT_MODEL) or engine == "openai":
+        return
+    where = f"{flag} {spec}"
+    if _looks_local(spec):
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise CaiError("model folder not found", where, _MODEL_FIX)
+        if not (path / "config.json").is_file():
+            raise CaiError("not a model folder (no config.json in it)", where, _MODEL_FIX)
+        return
+    _check_hub_id(spec, where)

@@ -24,7 +24,7 @@ from cai.label.options import label_report
 from cai.label.pairs import COLUMNS
 from cai.label.stats import summary_rows as label_summary_rows
 from cai.manifest import RunStats, now, versions
-from cai.models import resolve_model
+from cai.models import check_model, resolve_model
 from cai.pipeline import build_steps, run_steps
 from cai.progress import StageProgress, key_value_table, stage_table
 from cai.quality import gate_summary
@@ -86,6 +86,8 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
     else:
         loaded = load_prompts(config.prompts or str(paths.demo_prompts()), prompt_column=config.prompt_column,
                               split=config.split, limit=config.limit)
+    if engine is None:
+        check_model(config.model, engine=config.engine)
     store = RunStore(config.out)
     store.check_writable(resume, force)
 

@@ -1,13 +1,13 @@
-"""The `cai` command. Thin: parse options, call into the package, turn CaiError into one line."""
+"""The `cai` command. Thin: parse options, call into the package; errors end as one line (cai.cli.funnel)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
 
-from cai.errors import CaiError
 from cai.quiet import quiet_loggers
 
 quiet_loggers()  # also runs in vLLM's spawned workers, which import this module again
@@ -18,12 +18,16 @@ app = typer.Typer(name="cai", no_args_is_help=True, add_completion=False, rich_m
 
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("--verbose", help="Show other libraries' warnings, notices and "
-                                                "progress bars too (or set CAI_VERBOSE=1).")] = False) -> None:
+                                                "progress bars too (or set CAI_VERBOSE=1).")] = False,
+          debug: Annotated[bool, typer.Option("--debug", envvar="CAI_DEBUG", help=(
+              "Show the full traceback of an unexpected error instead of writing it to a file."))] = False) -> None:
     """Turn a constitution into alignment data: critiques, revisions and preference labels."""
     if verbose:
         from cai.quiet import be_verbose
 
         be_verbose()
+    if debug:
+        os.environ["CAI_DEBUG"] = "1"  # the error funnel reads it after the command has returned
 
 
 def _register() -> None:
@@ -35,33 +39,10 @@ def _register() -> None:
 
 
 def main() -> None:
+    from cai.cli.funnel import run
     from cai.quiet import quiet_libraries
 
     # Our own progress bars and summaries replace the libraries' notices and per-shard bars.
     quiet_libraries()
     _register()
-    try:
-        app(standalone_mode=False)
-    except CaiError as error:
-        typer.echo(f"error: {error.line()}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as error:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        modules = [click.exceptions]
-        try:  # typer 0.2x raises the exceptions of its own vendored click copy
-            from typer._click import exceptions as vendored
-
-            modules.append(vendored)
-        except ImportError:
-            pass
-        if isinstance(error, tuple(m.ClickException for m in modules)):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, tuple(m.Abort for m in modules)):
-            sys.exit(1)
-        raise
+    sys.exit(run(app))

@@ -54,7 +54,11 @@ def eval_command(
     given = dict(locals())  # first line: only the options are in scope here
     from cai.evaluate.options import EvalOptions
     from cai.evaluate.runner import run_eval
+    from cai.models import check_model
 
     renamed = {"group": "groups"}
     values = {renamed.get(k, k): v for k, v in given.items() if k not in ("force", "quiet") and v is not None}
-    run_eval(EvalOptions(**values), force=force, show_progress=not quiet)
+    options = EvalOptions(**values)
+    for flag in ("model", "baseline", "judge"):
+        check_model(getattr(options, flag), f"--{flag}", options.engine)
+    run_eval(options, force=force, show_progress=not quiet)

@@ -62,6 +62,7 @@ def _command(method: str, doc: str):
         verbose: Annotated[bool, Opt("--verbose", help="Let the training libraries log and warn.")] = False,
     ) -> None:
         given = dict(locals())  # first line: only the options are in scope here (and `method`)
+        from cai.models import check_model
         from cai.train.options import resolve_options
         from cai.train.runner import run_training
 
@@ -72,6 +73,7 @@ def _command(method: str, doc: str):
             raise CaiError(f"--{wrong.replace('_', '-')} applies to dpo only", f"--{wrong.replace('_', '-')}",
                            "drop it, or use `cai train dpo`")
         options = resolve_options(method, flags, str(config) if config else None)
+        check_model(options.model)
         run_training(options, str(run), force=force, show_progress=not quiet, verbose=verbose)
 
     command.__doc__ = doc
