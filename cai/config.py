@@ -60,7 +60,8 @@ class RunConfig:
     license: str | None = None          # the dataset card's license id; None leaves it for the user to fill
 
     # Keys that change what a run produces: a resumed run may not change them.
-    RESULT_KEYS = ("prompts", "constitution", "model", "rounds", "seed", "max_new_tokens", "temperature",
+    RESULT_KEYS = ("prompts", "constitution", "model", "engine", "dtype", "rounds", "seed", "max_new_tokens",
+                   "temperature",
                    "top_p", "few_shot", "prompt_column", "split", "templates", "label", "label_principles",
                    "pairs", "samples", "cot", "clamp", "a_column", "b_column",
                    "gates", "echo_threshold", "repetition_threshold", "meta_patterns")
@@ -95,29 +96,82 @@ def read_recipe(path: str | Path) -> dict:
     return recipe
 
 
+# Every numeric option of `cai run` / `cai label`, checked here and nowhere else: (kind, valid?, the rule in words).
+# Options whose default is None may also be None ("not set").
+NUMBER_RULES = {
+    "rounds": (int, lambda v: v >= 0, "at least 0"),
+    "limit": (int, lambda v: v >= 1, "at least 1"),
+    "seed": (int, lambda v: v >= 0, "at least 0"),
+    "max_new_tokens": (int, lambda v: v >= 1, "at least 1"),
+    "temperature": (float, lambda v: v >= 0, "0 (greedy) or more"),
+    "top_p": (float, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+    "few_shot": (int, lambda v: v >= 0, "at least 0"),
+    "chunk_size": (int, lambda v: v >= 1, "at least 1"),
+    "batch_size": (int, lambda v: v >= 1, "at least 1"),
+    "tensor_parallel_size": (int, lambda v: v >= 1, "at least 1"),
+    "gpu_memory_utilization": (float, lambda v: 0 < v <= 1, "above 0 and at most 1"),
+    "max_model_len": (int, lambda v: v >= 1, "at least 1"),
+    "concurrency": (int, lambda v: v >= 1, "at least 1"),
+    "timeout": (float, lambda v: v > 0, "above 0 seconds"),
+    "max_retries": (int, lambda v: v >= 0, "at least 0"),
+    "test_size": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
+    "label_principles": (int, lambda v: v >= 1, "at least 1"),
+    "samples": (int, lambda v: v >= 1, "at least 1"),
+    "min_margin": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
+}
+
+
+def _number(value, kind):
+    """The value as `kind`, or None when it is not one (a recipe may hold text, a bool or 2.5 for an int)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+        return None
+    return kind(value)
+
+
+def check_numbers(config: RunConfig) -> None:
+    """Validate (and normalise in place) every numeric option; raises CaiError naming the flag."""
+    defaults = RunConfig()
+    for name, (kind, valid, rule) in NUMBER_RULES.items():
+        value = getattr(config, name)
+        if value is None and getattr(defaults, name) is None:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        number = _number(value, kind)
+        if number is None or not valid(number):
+            what, default = "a whole number" if kind is int else "a number", getattr(defaults, name)
+            raise CaiError(f"must be {what}, {rule} (got {value!r})", flag,
+                           f"e.g. {flag} {default} (the default)" if default is not None
+                           else f"give a value {rule}, or drop {flag}")
+        setattr(config, name, number)
+
+
 def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | None = None) -> RunConfig:
     """Merge the layers; `flags` holds only options the user actually gave (not None)."""
     merged = RunConfig().to_dict()
     if saved:
         merged.update({k: v for k, v in saved.items() if k in FIELD_NAMES})
-    if recipe_path:
-        merged.update(read_recipe(recipe_path))
-    given = {k: v for k, v in flags.items() if v is not None}
-    if saved:
-        for key in RunConfig.RESULT_KEYS:
-            if key in given and given[key] != saved.get(key):
-                raise CaiError(f"--{key.replace('_', '-')} differs from the run being resumed "
-                               f"({given[key]!r} vs {saved.get(key)!r})", "--resume",
-                               "drop the flag to continue the run as it was, or start a new run with --out")
-    merged.update(given)
+    # What this invocation asks for, from the recipe and the flags: on --resume it may not change results.
+    asked = {**(read_recipe(recipe_path) if recipe_path else {}), **{k: v for k, v in flags.items() if v is not None}}
+    merged.update(asked)
     config = RunConfig(**merged)
-    if config.rounds < 0 or config.max_new_tokens < 1 or not 0 <= config.test_size < 1:
-        raise CaiError("rounds must be >= 0, max-new-tokens >= 1 and test-size in [0, 1)", "options",
-                       "correct the value in the flag or recipe")
+    check_numbers(config)
     from cai.label.options import check_label_options
     from cai.quality import parse_gates, settings_from_config
 
     check_label_options(config)
     settings_from_config(config)  # raises on a bad gate name, threshold or pattern file
     config.gates = list(parse_gates(config.gates))
+    for key in RunConfig.RESULT_KEYS if saved else ():
+        if key in asked and getattr(config, key) != saved.get(key):
+            raise CaiError(f"--{key.replace('_', '-')} differs from the run being resumed "
+                           f"({getattr(config, key)!r} vs {saved.get(key)!r})", "--resume",
+                           "drop the flag (or recipe line) to continue the run as it was, "
+                           "or start a new run with --out")
     return config

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,23 @@ class Loaded:
     records: list[Record]
     skipped: list[Skipped]
     source: str
+    columns: tuple[str, str] | None = None  # `cai label`: the two answer columns used
+
+
+def skipped_summary(skipped: list[Skipped], most: int = 3) -> str:
+    """'3 rows skipped: malformed JSON (2), empty prompt (1)': the count and the commonest reasons."""
+    # "line 7: malformed JSON (Expecting value)" and "line 9: ..." are one reason: drop the place and detail.
+    kinds = Counter(re.sub(r" \(.*\)$", "", re.sub(r"^line \d+: ", "", s.reason).split(": ")[0]) for s in skipped)
+    reasons = ", ".join(f"{reason} ({count})" for reason, count in kinds.most_common(most))
+    rows = f"{len(skipped)} row{'s' if len(skipped) != 1 else ''}"
+    return f"{rows} skipped: {reasons}" if skipped else "the source has no rows"
+
+
+def require_rows(records: list, skipped: list[Skipped], source: str, what: str, fix: str) -> None:
+    """Refuse a run with nothing to do, before anything is written: say how many rows were skipped and why."""
+    if not records:
+        raise CaiError(f"no usable {what} ({skipped_summary(skipped)})", source,
+                       fix if skipped else f"pass a source with {what} in it (and the right --split)")
 
 
 def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -57,9 +76,9 @@ def _rows_json(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
         yield index + 1, row, None
 
 
-def _rows_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+def _rows_csv(path: Path, delimiter: str = ",") -> Iterator[tuple[int, dict | None, str | None]]:
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        for index, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
+        for index, row in enumerate(csv.DictReader(handle, delimiter=delimiter), start=2):  # line 1: the header
             yield index, row, None
 
 
@@ -97,7 +116,7 @@ def _open_source(source: str, split: str) -> Iterator[tuple[int, dict | None, st
         if suffix == ".json":
             return _rows_json(path)
         if suffix in (".csv", ".tsv"):
-            return _rows_csv(path)
+            return _rows_csv(path, "\t" if suffix == ".tsv" else ",")
         if suffix == ".parquet":
             from datasets import Dataset
 

@@ -14,6 +14,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 
 class StageProgress:
@@ -108,7 +109,7 @@ def stage_table(stages: dict[str, dict]) -> Table:
     for column in ("stage", "examples", "seconds", "ex/s", "tokens in", "tokens out", "tok/s out"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for name, s in stages.items():
-        table.add_row(name, str(s["examples"]), f"{s['seconds']:.1f}", f"{s['examples_per_s']:.2f}",
+        table.add_row(Text(name), str(s["examples"]), f"{s['seconds']:.1f}", f"{s['examples_per_s']:.2f}",
                       str(s["prompt_tokens"]), str(s["completion_tokens"]), f"{s['tokens_per_s']:.1f}")
     return table
 
@@ -118,5 +119,5 @@ def key_value_table(title: str, rows: dict) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows.items():
-        table.add_row(key, str(value))
+        table.add_row(key, Text(str(value)))  # values are data (paths, model names): never markup
     return table

@@ -6,19 +6,23 @@ finished examples are on disk before the next chunk starts.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from cai import paths
 from cai.card import write_card
 from cai.config import RunConfig
 from cai.constitution import load_constitution
 from cai.engines import Sampling, build_engine, engine_options
+from cai.errors import CaiError
 from cai.export import export_dataset
-from cai.inputs import Skipped, load_prompts
+from cai.inputs import Skipped, load_prompts, require_rows
 from cai.label.dataset import load_pairs
 from cai.label.options import label_report
 from cai.label.pairs import COLUMNS
@@ -77,15 +81,28 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
     the caller then owns it and closes it."""
     console = console or Console(stderr=True)
     constitution_path = Path(config.constitution) if config.constitution else paths.default_constitution()
-    constitution = load_constitution(constitution_path)
+    snapshot = Path(config.out) / CONSTITUTION if config.out else None
+    if resume and snapshot and snapshot.is_file():  # the run's own copy: the file may have been edited since
+        constitution = dataclasses.replace(load_constitution(snapshot), source=str(constitution_path))
+    else:
+        constitution = load_constitution(constitution_path)
     renderer = Renderer(config.templates)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)  # renders every template once: fails early
     if config.pairs == COLUMNS:  # `cai label`: a dataset of ready-made pairs
         loaded = load_pairs(config.prompts, config.a_column, config.b_column, prompt_column=config.prompt_column,
                             split=config.split, limit=config.limit)
+        found_by_name = loaded.columns and not config.a_column
+        if loaded.columns:
+            config.a_column, config.b_column = loaded.columns  # saved with the run, so a resume reads the same
+        if found_by_name:
+            console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
+                          "--a-column/--b-column choose others)", markup=False, highlight=False)
+        what, fix = "pairs", "fix the rows, or name the columns with --prompt-column, --a-column and --b-column"
     else:
         loaded = load_prompts(config.prompts or str(paths.demo_prompts()), prompt_column=config.prompt_column,
                               split=config.split, limit=config.limit)
+        what, fix = "prompts", "fix the rows (see the reasons), or name the prompt column with --prompt-column"
+    require_rows(loaded.records, loaded.skipped, loaded.source, what, fix)
     if engine is None:
         check_model(config.model, engine=config.engine)
     store = RunStore(config.out)
@@ -94,17 +111,22 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
     owns_engine = engine is None
     if owns_engine:
         model_path, model_name = resolve_model(config.model)
-        with console.status(f"loading {model_name} on the {config.engine} engine"):
+        with console.status(Text(f"loading {model_name} on the {config.engine} engine")):
             engine = build_engine(config.engine, model_path, seed=config.seed, dtype=config.dtype,
                                   batch_size=config.batch_size, **engine_options(config))
         if config.engine == "auto":
-            console.print(f"engine: {engine.choice['chosen']} — {engine.choice['reason']}")
+            console.print(f"engine: {engine.choice['chosen']} — {engine.choice['reason']}", markup=False)
     else:
         model_name = config.model
     try:
-        records, too_long = _too_long(loaded.records, engine, prefix, config)
-        skipped = [dataclasses.asdict(s) for s in loaded.skipped + too_long]
         previous = store.read_manifest() if resume else {}
+        if previous.get("engine") and previous["engine"] != engine.name:
+            raise CaiError(f"the run was made on the {previous['engine']} engine, this one is {engine.name}",
+                           "--resume", f"resume with --engine {previous['engine']}, or start a new run with --out")
+        records, too_long = _too_long(loaded.records, engine, prefix, config)
+        require_rows(records, loaded.skipped + too_long, loaded.source, what,
+                     "shorten the prompts, use a model with a longer context, or lower --max-new-tokens")
+        skipped = [dataclasses.asdict(s) for s in loaded.skipped + too_long]
         if not resume:
             store.create(config.to_dict(), constitution_path.read_text(encoding="utf-8"), force)
         store.repair_tail()
@@ -118,7 +140,11 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         counts = {"inputs": len(loaded.records) + len(loaded.skipped), "skipped": len(skipped),
                   "completed": len(done_ids), "pending": len(pending)}
 
+        finished_stages = copy.deepcopy(stats.stages)  # the statistics of finished chunks only
+
         def checkpoint(chunk: list[Record]) -> None:
+            nonlocal finished_stages
+            finished_stages = copy.deepcopy(stats.stages)
             store.append(chunk)
             counts["completed"] += len(chunk)
             counts["pending"] -= len(chunk)
@@ -133,10 +159,11 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
             with StageProgress(console, enabled=show_progress) as progress:
                 run_steps(steps, pending, engine, sampling, config, stats, progress, checkpoint)
         except KeyboardInterrupt:
+            stats.stages = finished_stages  # the unfinished chunk is redone on resume: count it then
             store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
                                            "interrupted", created))
             console.print(f"[yellow]interrupted[/]: finished examples are saved; continue with "
-                          f"`cai run --out {config.out} --resume`")
+                          f"`cai run --out {escape(str(config.out))} --resume`")
             raise
         session["finished_at"] = now()
         all_records = store.read_records()

@@ -17,8 +17,10 @@ Opt = typer.Option
 def label_command(
     dataset: Annotated[str, typer.Argument(help="Pairs: a .jsonl/.json/.csv/.parquet file, a save_to_disk folder "
                                                 "(e.g. a run's dataset/ with --split train_prefs) or a hub id.")],
-    a_column: Annotated[Optional[str], Opt(help="Column of the first answer. (default: chosen)")] = None,
-    b_column: Annotated[Optional[str], Opt(help="Column of the second answer. (default: rejected)")] = None,
+    a_column: Annotated[Optional[str], Opt(help="Column of the first answer. Default: found by name: chosen/"
+                                           "rejected, response_a/response_b, response_0/response_1 or "
+                                           "completion_a/completion_b.")] = None,
+    b_column: Annotated[Optional[str], Opt(help="Column of the second answer (see --a-column).")] = None,
     prompt_column: Annotated[Optional[str], Opt(help="Column with the prompt text or chat messages. Default: "
                                                 "found by name, or the turns the two answers share.")] = None,
     split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
@@ -58,7 +60,7 @@ def label_command(
 
     flags = {k: v for k, v in given.items()
              if k not in ("dataset", "resume", "force", "config", "quiet") and v is not None}
-    flags.update(prompts=dataset, pairs="columns", a_column=a_column or "chosen", b_column=b_column or "rejected")
+    flags.update(prompts=dataset, pairs="columns")  # no --a-column/--b-column: found by name when the rows are read
     if "clamp" in flags:
         flags["clamp"] = parse_clamp(flags["clamp"])
     if resume and not out:

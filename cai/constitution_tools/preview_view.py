@@ -30,13 +30,13 @@ def preview_view(preview: Preview, templated: tuple[str, int] | None = None, mod
         role = message["role"]
         in_prefix = number < preview.prefix_messages
         title = f"{number + 1}. {role}" + (" · few-shot" if in_prefix else "")
-        parts.append(Panel(Text(message["content"], style="dim" if in_prefix else ""), title=title,
+        parts.append(Panel(Text(message["content"], style="dim" if in_prefix else ""), title=Text(title),
                            title_align="left", border_style="dim" if in_prefix else _ROLE_STYLES.get(role, "white")))
     if preview.assistant_prefix:
         parts.append(Panel(Text(preview.assistant_prefix), title="assistant · starts with (the model continues)",
                            title_align="left", border_style="green"))
     if templated:
         text, tokens = templated
-        parts.append(Panel(Text(text), title=f"as {model} reads it: its chat template applied · {tokens} tokens",
+        parts.append(Panel(Text(text), title=Text(f"as {model} reads it: its chat template applied · {tokens} tokens"),
                            title_align="left", border_style="magenta"))
     return Group(*parts)

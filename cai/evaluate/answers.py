@@ -43,7 +43,8 @@ class Engines:
             return self.engine, name
         self.close()
         # A plain line, not a spinner: this runs inside the stages' live progress display.
-        self.console.print(f"loading {name} on the {self.options.engine} engine", style="dim", highlight=False)
+        self.console.print(f"loading {name} on the {self.options.engine} engine", style="dim", highlight=False,
+                           markup=False)
         try:
             self.engine = build_engine(self.options.engine, path, seed=self.options.seed,
                                        dtype=self.options.dtype, batch_size=self.options.batch_size)

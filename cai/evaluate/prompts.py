@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cai import paths
 from cai.errors import CaiError
-from cai.inputs import Loaded, Skipped, load_prompts
+from cai.inputs import Loaded, Skipped, load_prompts, require_rows, skipped_summary
 from cai.records import Record
 from cai.store import RunStore, is_run
 
@@ -30,6 +30,8 @@ def training_prompts(runs: list[str]) -> set[str]:
 def held_out_prompts(source: str | None, *, exclude: list[str], limit: int | None, per_category: int | None,
                      prompt_column: str | None = None, split: str = "train") -> Loaded:
     loaded = load_prompts(source or str(paths.demo_prompts()), prompt_column=prompt_column, split=split)
+    require_rows(loaded.records, loaded.skipped, loaded.source, "prompts",
+                 "fix the rows (see the reasons), or name the prompt column with --prompt-column")
     seen_in_training = training_prompts(exclude)
     kept: list[Record] = []
     skipped = list(loaded.skipped)
@@ -46,6 +48,7 @@ def held_out_prompts(source: str | None, *, exclude: list[str], limit: int | Non
         per[category] = per.get(category, 0) + 1
         kept.append(record)
     if not kept:
-        raise CaiError("no prompts left to evaluate" + (" after --exclude" if exclude else ""), source or "prompts",
+        raise CaiError("no prompts left to evaluate" + (" after --exclude" if exclude else "")
+                       + f" ({skipped_summary(skipped)})", source or "prompts",
                        "pass other prompts with --prompts, or exclude fewer")
     return Loaded(kept, skipped, loaded.source)

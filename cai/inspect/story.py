@@ -47,7 +47,8 @@ def _round_panel(number: int, round_) -> Panel:
             flag_note(round_.critique_flags), Text(heading, style="bold"),
             diff_text(round_.before, round_.revision) if round_.revision else Text("(no revision)"),
             flag_note(round_.revision_flags, " — not used; the answer before it stands")]
-    return Panel(Group(*body), title=f"round {number} · {round_.principle_id} ({round_.category})",
+    # Titles are Text, not markup: principle ids and categories are the user's, and may hold "[".
+    return Panel(Group(*body), title=Text(f"round {number} · {round_.principle_id} ({round_.category})"),
                  title_align="left", border_style="magenta")
 
 
@@ -56,7 +57,7 @@ def story_view(example: Example) -> Group:
     if example_meta(example):
         parts.append(Text(example_meta(example), style="dim"))
     for message in example.messages:
-        parts.append(Panel(Text(str(message.get("content", ""))), title=str(message.get("role", "?")),
+        parts.append(Panel(Text(str(message.get("content", ""))), title=Text(str(message.get("role", "?"))),
                            title_align="left", border_style="cyan"))
     initial = Group(Text(example.initial_response or "(no answer)"),
                     *([flag_note(example.initial_flags)] if example.initial_flags else []))

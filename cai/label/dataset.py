@@ -46,25 +46,45 @@ def _row_pair(row: dict, prompt_column: str | None, auto_column: str | None, col
     return (None, None, problem) if problem else (messages, (a, b), None)
 
 
-def load_pairs(source: str, a_column: str, b_column: str, *, prompt_column: str | None = None,
-               split: str = "train", limit: int | None = None) -> Loaded:
+# Common pair layouts, tried in this order when --a-column/--b-column are not given.
+PAIR_LAYOUTS = (("chosen", "rejected"), ("response_a", "response_b"), ("response_0", "response_1"),
+                ("completion_a", "completion_b"))
+
+
+def find_pair_columns(row: dict, source: str) -> tuple[str, str]:
+    found = next((layout for layout in PAIR_LAYOUTS if all(c in row for c in layout)), None)
+    if found is None:
+        known = "; ".join("/".join(layout) for layout in PAIR_LAYOUTS)
+        raise CaiError(f"no answer columns found by name (has: {', '.join(map(str, row))}; looked for {known})",
+                       source, "name them with --a-column and --b-column")
+    return found
+
+
+def load_pairs(source: str, a_column: str | None = None, b_column: str | None = None, *,
+               prompt_column: str | None = None, split: str = "train", limit: int | None = None) -> Loaded:
+    """`a_column`/`b_column` None: the first of PAIR_LAYOUTS the first row has (Loaded.columns says which)."""
     records: list[Record] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
+    columns = (a_column, b_column) if a_column and b_column else None
     for row_number, row, problem in _open_source(source, split):
         if limit is not None and len(records) >= limit:
             break
         if problem or not isinstance(row, dict):
             skipped.append(Skipped(row_number, None, problem or "row is not an object"))
             continue
-        wanted = [c for c in (a_column, b_column, prompt_column) if c]
-        if not records and not skipped and any(c not in row for c in wanted):
-            missing = next(c for c in wanted if c not in row)
+        columns = columns or find_pair_columns(row, source)
+        wanted = [c for c in (*columns, prompt_column) if c]
+        missing = next((c for c in wanted if c not in row), None)
+        if missing and not records and not skipped:  # the first row: the column is not in the dataset at all
             raise CaiError(f"column '{missing}' not found (has: {', '.join(map(str, row))})", source,
                            "name the columns with --prompt-column, --a-column and --b-column")
-        auto = _pick_column({k: v for k, v in row.items() if k not in (a_column, b_column)}, None)
-        messages, answers, problem = _row_pair(row, prompt_column, auto, (a_column, b_column))
         example_id = str(row.get("id") or row.get("prompt_id") or f"row-{row_number}")
+        if missing:
+            skipped.append(Skipped(row_number, example_id, f"no '{missing}' column in this row"))
+            continue
+        auto = _pick_column({k: v for k, v in row.items() if k not in columns}, None)
+        messages, answers, problem = _row_pair(row, prompt_column, auto, columns)
         if problem:
             skipped.append(Skipped(row_number, example_id, problem))
             continue
@@ -74,4 +94,4 @@ def load_pairs(source: str, a_column: str, b_column: str, *, prompt_column: str 
         category = row.get("category") or row.get("topic")
         records.append(Record(id=example_id, messages=messages, category=category and str(category),
                               source_row=row_number, samples=[answers[0], answers[1]]))
-    return Loaded(records, skipped, source)
+    return Loaded(records, skipped, source, columns)

@@ -29,15 +29,7 @@ def pair_mode(config) -> PairMode:
 
 def check_label_options(config) -> None:
     """Validate (and normalise in place) the label options; raises CaiError naming the flag."""
-    config.clamp = parse_clamp(config.clamp)
-    if config.label_principles < 1:
-        raise CaiError("--label-principles must be at least 1", "--label-principles",
-                       "ask at least one comparison principle per pair (2 is the default)")
-    if config.samples < 1:
-        raise CaiError("--samples must be at least 1", "--samples", "use 1 (one answer) or 2+ (RL-CAI pairs)")
-    if not 0.0 <= config.min_margin < 1.0:
-        raise CaiError("--min-margin must be in [0, 1)", "--min-margin",
-                       "e.g. 0.1 drops pairs whose chosen score is below 0.55")
+    config.clamp = parse_clamp(config.clamp)  # the numbers (--samples, --min-margin...): cai.config.check_numbers
     mode = pair_mode(config)
     if config.samples > 1 and mode.kind != SAMPLES:
         raise CaiError(f"--samples {config.samples} draws answers that --pairs {config.pairs} never compares",
@@ -45,9 +37,11 @@ def check_label_options(config) -> None:
     if config.samples > 1 and config.temperature == 0:
         raise CaiError("--samples needs sampling, but --temperature is 0 (every sample would be the same)",
                        "--temperature", "set a temperature above 0, e.g. 0.7")
-    if mode.kind == COLUMNS and (not config.a_column or not config.b_column or config.a_column == config.b_column):
+    # Neither column given: `cai label` finds them by name when it reads the rows (cai.label.dataset).
+    if mode.kind == COLUMNS and (bool(config.a_column) != bool(config.b_column)
+                                 or (config.a_column and config.a_column == config.b_column)):
         raise CaiError("a pair dataset needs two different answer columns", "--a-column/--b-column",
-                       "name both, e.g. --a-column chosen --b-column rejected")
+                       "name both, e.g. --a-column chosen --b-column rejected, or neither to find them by name")
 
 
 def label_note(config, constitution) -> str | None:

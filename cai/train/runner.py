@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from cai.errors import CaiError
 from cai.manifest import now, versions
@@ -75,7 +76,7 @@ def run_training(options: TrainOptions, run: str, *, force: bool = False, consol
     from cai.train.progress import progress_callback
 
     set_seed(options.seed)
-    with console.status(f"loading {options.model}"):
+    with console.status(Text(f"loading {options.model}")):  # Text: a model path is data, not markup
         model, tokenizer, base = load_base(options.model)
     staging = output.staging_dir(out)
     try:
@@ -91,7 +92,7 @@ def run_training(options: TrainOptions, run: str, *, force: bool = False, consol
                 trainer.evaluate()
         runtime = time.perf_counter() - started
         output.discard(staging / "trainer")  # the trainer's scratch folder, empty without checkpoints
-        with console.status(f"saving to {out}"):
+        with console.status(Text(f"saving to {out}")):
             output.save_model(plain_model(trainer.model), tokenizer, staging)
             results = _results(options, trainer, data, train_output, base, out, runtime)
             settings = {**options.to_dict(), "run": str(run), "learning_rate": results["learning_rate"],
