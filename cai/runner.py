@@ -88,21 +88,22 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         constitution = load_constitution(constitution_path)
     renderer = Renderer(config.templates)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)  # renders every template once: fails early
+    found_by_name = False
     if config.pairs == COLUMNS:  # `cai label`: a dataset of ready-made pairs
         loaded = load_pairs(config.prompts, config.a_column, config.b_column, prompt_column=config.prompt_column,
                             split=config.split, limit=config.limit)
-        found_by_name = loaded.columns and not config.a_column
+        found_by_name = loaded.columns and not (config.a_column and config.b_column)
         if loaded.columns:
             config.a_column, config.b_column = loaded.columns  # saved with the run, so a resume reads the same
-        if found_by_name:
-            console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
-                          "--a-column/--b-column choose others)", markup=False, highlight=False)
         what, fix = "pairs", "fix the rows, or name the columns with --prompt-column, --a-column and --b-column"
     else:
         loaded = load_prompts(config.prompts or str(paths.demo_prompts()), prompt_column=config.prompt_column,
                               split=config.split, limit=config.limit)
         what, fix = "prompts", "fix the rows (see the reasons), or name the prompt column with --prompt-column"
     require_rows(loaded.records, loaded.skipped, loaded.source, what, fix)
+    if found_by_name:
+        console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
+                      "--a-column/--b-column choose others)", markup=False, highlight=False)
     if engine is None:
         check_model(config.model, engine=config.engine)
     store = RunStore(config.out)

@@ -102,3 +102,138 @@ def test_usage_errors_are_one_line(tmp_path):
     assert "--rounds" in line and "--help" in line
     line = one_line(cai("run", "--no-such-option"))
     assert "--no-such-option" in line
+
+
+# -- 2. nothing usable to work on --------------------------------------------------------------------
+
+BAD_ROWS = ['{"prompt": ""}', '{"prompt": "   "}', "{not json", '{"foo": "no prompt here"}']
+BAD_PAIRS = ['{"prompt": "", "chosen": "a", "rejected": "b"}', '{"prompt": "  ", "chosen": "a", "rejected": "b"}',
+             "{not json", '{"prompt": "x", "chosen": 3, "rejected": "y"}']
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["empty-file", "all-rows-bad"])
+@pytest.mark.parametrize("command", ["run", "label", "eval"])
+def test_nothing_usable_exits_2_with_the_reasons_and_no_folder(tmp_path, bad, command):
+    source = tmp_path / "prompts.jsonl"
+    rows = (BAD_PAIRS if command == "label" else BAD_ROWS) if bad else []
+    source.write_text("".join(row + "\n" for row in rows))
+    out = tmp_path / "out"
+    args = {"run": ["run", "--prompts", source], "label": ["label", source],
+            "eval": ["eval", "--model", "default", "--prompts", source]}[command]
+    line = one_line(cai(*args, "--out", out))
+    assert "no usable" in line and str(source) in line
+    if bad:
+        assert "4 rows skipped" in line and "empty prompt (2)" in line and "malformed JSON (1)" in line
+    else:
+        assert "no rows" in line
+    assert not out.exists()
+
+
+# -- 3. numeric options --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["run", "--chunk-size", "0"], ["run", "--chunk-size", "-1"],
+                                  ["label", "PAIRS", "--chunk-size", "0"], ["run", "--limit", "0"]])
+def test_numeric_option_out_of_range_is_rejected_before_any_work(tmp_path, args):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "Hi", "chosen": "Hello", "rejected": "Go away"}) + "\n")
+    args = [str(pairs) if a == "PAIRS" else a for a in args]
+    line = one_line(cai(*args, "--out", tmp_path / "out"))
+    assert args[-2] in line and "at least 1" in line and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("rounds", -1), ("limit", 0), ("seed", -1), ("max_new_tokens", 0), ("temperature", -0.1), ("top_p", 0),
+    ("top_p", 1.5), ("few_shot", -1), ("chunk_size", 0), ("chunk_size", -3), ("batch_size", 0),
+    ("tensor_parallel_size", 0), ("gpu_memory_utilization", 1.5), ("max_model_len", 0), ("concurrency", 0),
+    ("timeout", 0), ("max_retries", -1), ("test_size", 1), ("label_principles", 0), ("samples", 0),
+    ("min_margin", 1), ("rounds", "two"), ("rounds", 1.5), ("chunk_size", True)])
+def test_every_numeric_option_is_checked_in_one_place(option, value):
+    from cai.config import resolve_config
+    from cai.errors import CaiError
+
+    with pytest.raises(CaiError) as raised:
+        resolve_config({option: value})
+    assert raised.value.where == f"--{option.replace('_', '-')}"
+
+
+def test_numeric_options_from_a_recipe_are_read_as_numbers(tmp_path):
+    from cai.config import resolve_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("temperature: '0.5'\nchunk_size: 8.0\n")
+    config = resolve_config({}, str(recipe))
+    assert config.temperature == 0.5 and config.chunk_size == 8 and isinstance(config.chunk_size, int)
+
+
+# -- 4. tab-separated files ----------------------------------------------------------------------------
+
+def test_tsv_is_read_tab_separated(tmp_path):
+    from cai.inputs import load_prompts
+
+    path = tmp_path / "prompts.tsv"
+    path.write_text("id\tprompt\tcategory\na\tHello, how are you?\tgreeting\nb\tName three rivers, please.\tgeo\n")
+    loaded = load_prompts(str(path))
+    assert loaded.skipped == []
+    assert [(r.id, r.messages[-1]["content"], r.category) for r in loaded.records] == [
+        ("a", "Hello, how are you?", "greeting"), ("b", "Name three rivers, please.", "geo")]
+
+
+# -- 5. pair datasets: every row checked, common layouts found by name ------------------------------
+
+def test_a_later_row_missing_an_answer_column_is_skipped_with_a_reason(tmp_path, write_jsonl):
+    from cai.label.dataset import load_pairs
+
+    rows = [{"id": "ok", "prompt": "Hi", "chosen": "Hello", "rejected": "Go away"},
+            {"id": "half", "prompt": "Hi again", "chosen": "Hello again"},
+            {"id": "ok2", "prompt": "Bye", "chosen": "Goodbye", "rejected": "Whatever"}]
+    loaded = load_pairs(str(write_jsonl(rows)), "chosen", "rejected")
+    assert [r.id for r in loaded.records] == ["ok", "ok2"]
+    assert [(s.row, s.id, s.reason) for s in loaded.skipped] == [(2, "half", "no 'rejected' column in this row")]
+
+
+@pytest.mark.parametrize("layout", [("chosen", "rejected"), ("response_a", "response_b"),
+                                    ("response_0", "response_1"), ("completion_a", "completion_b")])
+def test_common_pair_layouts_are_found_by_name(write_jsonl, layout):
+    from cai.label.dataset import load_pairs
+
+    rows = [{"prompt": "Say hi.", layout[0]: "Hi!", layout[1]: "No.", "note": "x"}]
+    loaded = load_pairs(str(write_jsonl(rows)))
+    assert loaded.columns == layout and loaded.records[0].samples == ["Hi!", "No."]
+
+
+def test_no_known_layout_names_the_columns_to_give(tmp_path):
+    source = tmp_path / "pairs.jsonl"
+    source.write_text(json.dumps({"prompt": "Hi", "good": "Hello", "bad": "Go away"}) + "\n")
+    line = one_line(cai("label", source, "--out", tmp_path / "out"))
+    assert "no answer columns found" in line and "good" in line and "--a-column" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_answer_column_given_takes_the_other_from_the_layout(write_jsonl):
+    from cai.errors import CaiError
+    from cai.label.dataset import load_pairs
+
+    source = str(write_jsonl([{"prompt": "Hi", "chosen": "Hello", "rejected": "Go away", "better": "Hey"}]))
+    assert load_pairs(source, "better").columns == ("better", "rejected")
+    with pytest.raises(CaiError, match="both answer columns would be 'rejected'"):
+        load_pairs(source, "rejected")
+
+
+@pytest.mark.real
+def test_cai_label_finds_response_0_and_1_and_says_so(tmp_path):
+    source = tmp_path / "pairs.jsonl"
+    rows = [{"id": "a", "prompt": "How do I boil an egg?", "response_0": "Boil it for eight minutes.",
+             "response_1": "No."},
+            {"id": "b", "prompt": "Name a primary colour.", "response_0": "Red.", "response_1": "I won't say."},
+            {"id": "c", "prompt": "Say hi.", "response_0": "Hi!"}]  # a later row without response_1
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "run"
+    result = cai("label", source, "--engine", "hf", "--label-principles", "1", "--test-size", "0",
+                 "--out", out, "--quiet", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pairs: A = response_0, B = response_1 (found by name" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["config"]["a_column"], manifest["config"]["b_column"]) == ("response_0", "response_1")
+    assert manifest["counts"]["completed"] == 2 and manifest["counts"]["skipped"] == 1
+    skipped = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
+    assert [(s["id"], s["reason"]) for s in skipped] == [("c", "no 'response_1' column in this row")]

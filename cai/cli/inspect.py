@@ -60,7 +60,8 @@ def inspect_command(
         from cai.inspect.html_report import write_report
 
         written = write_report(view, summarize_run(view), html)
-        Console(stderr=True).print(f"wrote {written} ({len(view.examples)} examples)", highlight=False)
+        Console(stderr=True).print(f"wrote {written} ({len(view.examples)} examples)", highlight=False,
+                                   markup=False)
         if not list_ and example_id is None and index is None:
             return
     if example_id is not None or index is not None:

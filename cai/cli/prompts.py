@@ -45,6 +45,7 @@ def show_command(
     from cai.constitution import load_constitution
     from cai.constitution_tools.preview import build_preview, chat_template_text
     from cai.constitution_tools.preview_view import preview_view
+    from cai.models import check_model
     from cai.paths import default_constitution
     from cai.templates import Renderer
 
@@ -52,6 +53,8 @@ def show_command(
     preview = build_preview(stage, loaded, Renderer(templates), principle_id=principle, prompt=prompt,
                             response=response, critique=critique, revision=revision,
                             few_shot=RunConfig.few_shot if few_shot is None else few_shot, order=order, cot=cot)
+    if model:
+        check_model(model)
     templated = chat_template_text(model, preview) if model else None
     if as_json:
         data = preview.to_dict()

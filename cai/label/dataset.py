@@ -62,7 +62,7 @@ def find_pair_columns(row: dict, source: str) -> tuple[str, str]:
 
 def load_pairs(source: str, a_column: str | None = None, b_column: str | None = None, *,
                prompt_column: str | None = None, split: str = "train", limit: int | None = None) -> Loaded:
-    """`a_column`/`b_column` None: the first of PAIR_LAYOUTS the first row has (Loaded.columns says which)."""
+    """A column left None comes from the first of PAIR_LAYOUTS the first row has (Loaded.columns says which)."""
     records: list[Record] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
@@ -73,7 +73,12 @@ def load_pairs(source: str, a_column: str | None = None, b_column: str | None = 
         if problem or not isinstance(row, dict):
             skipped.append(Skipped(row_number, None, problem or "row is not an object"))
             continue
-        columns = columns or find_pair_columns(row, source)
+        if columns is None:  # a column not given comes from the common layout the first row has
+            found = find_pair_columns(row, source)
+            columns = (a_column or found[0], b_column or found[1])
+            if columns[0] == columns[1]:
+                raise CaiError(f"both answer columns would be '{columns[0]}'", "--a-column/--b-column",
+                               "name two different columns, e.g. --a-column chosen --b-column rejected")
         wanted = [c for c in (*columns, prompt_column) if c]
         missing = next((c for c in wanted if c not in row), None)
         if missing and not records and not skipped:  # the first row: the column is not in the dataset at all

@@ -37,9 +37,8 @@ def check_label_options(config) -> None:
     if config.samples > 1 and config.temperature == 0:
         raise CaiError("--samples needs sampling, but --temperature is 0 (every sample would be the same)",
                        "--temperature", "set a temperature above 0, e.g. 0.7")
-    # Neither column given: `cai label` finds them by name when it reads the rows (cai.label.dataset).
-    if mode.kind == COLUMNS and (bool(config.a_column) != bool(config.b_column)
-                                 or (config.a_column and config.a_column == config.b_column)):
+    # A column not given is found by name when `cai label` reads the rows (cai.label.dataset).
+    if mode.kind == COLUMNS and config.a_column and config.a_column == config.b_column:
         raise CaiError("a pair dataset needs two different answer columns", "--a-column/--b-column",
                        "name both, e.g. --a-column chosen --b-column rejected, or neither to find them by name")
 
