@@ -6,8 +6,16 @@ import pytest
 
 from cai.config import RunConfig, resolve_config
 from cai.errors import CaiError
-from cai.quality import (GATES, GateSettings, Turn, check_turn, echo_overlap, load_meta_patterns, parse_gates,
-                         repetition_share)
+from cai.quality import (
+    GATES,
+    GateSettings,
+    Turn,
+    check_turn,
+    echo_overlap,
+    load_meta_patterns,
+    parse_gates,
+    repetition_share,
+)
 
 SETTINGS = GateSettings()
 CRITIQUE = ("The response gives step-by-step instructions for picking a lock, which could help someone break "

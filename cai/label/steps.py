@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from cai.engines.base import Engine, Sampling
 from cai.label.judge import CHOICES, Planner, Question, preference, score, skip_reason, verdict
 from cai.label.pairs import PairMode, pairs_for
-from cai.records import Record
 from cai.quality import GateSettings, Turn, check_turn
+from cai.records import Record
 from cai.stages import clean_output, finish_reason
 
 # Extra samples use their own seed so they never repeat the initial answer drawn with the run's seed.
