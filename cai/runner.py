@@ -101,13 +101,13 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
                               split=config.split, limit=config.limit)
         what, fix = "prompts", "fix the rows (see the reasons), or name the prompt column with --prompt-column"
     require_rows(loaded.records, loaded.skipped, loaded.source, what, fix)
-    if found_by_name:
-        console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
-                      "--a-column/--b-column choose others)", markup=False, highlight=False)
     if engine is None:
         check_model(config.model, engine=config.engine)
     store = RunStore(config.out)
     store.check_writable(resume, force)
+    if found_by_name:  # said once the input is accepted
+        console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
+                      "--a-column/--b-column choose others)", markup=False, highlight=False)
 
     owns_engine = engine is None
     if owns_engine:

@@ -35,7 +35,7 @@ def one_line(result: subprocess.CompletedProcess, status: int = 2) -> str:
 # -- 1. models that cannot be loaded, and errors nobody expected -----------------------------------
 
 def test_missing_model_folder_is_one_line_and_makes_no_run_folder(tmp_path):
-    line = one_line(cai("run", "--model", "/nonexistent/model", "--out", tmp_path / "run", "--quiet"))
+    line = one_line(cai("run", "--model", "/nonexistent/model", "--engine", "hf", "--out", tmp_path / "run", "--quiet"))
     assert "model folder not found" in line and "/nonexistent/model" in line
     assert "config.json" in line and "default" in line and "fix:" in line
     assert not (tmp_path / "run").exists()
@@ -43,20 +43,21 @@ def test_missing_model_folder_is_one_line_and_makes_no_run_folder(tmp_path):
 
 def test_folder_without_config_json_is_not_a_model(tmp_path):
     (tmp_path / "notes").mkdir()
-    line = one_line(cai("run", "--model", tmp_path / "notes", "--out", tmp_path / "run", "--quiet"))
+    line = one_line(cai("run", "--model", tmp_path / "notes", "--engine", "hf", "--out", tmp_path / "run", "--quiet"))
     assert "no config.json" in line and not (tmp_path / "run").exists()
 
 
 def test_hub_id_not_cached_on_an_offline_machine(tmp_path):
-    line = one_line(cai("run", "--model", "nobody-here/no-such-model", "--out", tmp_path / "run", "--quiet"))
+    line = one_line(cai("run", "--model", "nobody-here/no-such-model", "--engine", "hf", "--out", tmp_path / "run",
+                        "--quiet"))
     assert "not in the local cache" in line and "nobody-here/no-such-model" in line
     assert not (tmp_path / "run").exists()
 
 
 def test_hub_id_when_the_hub_cannot_be_reached(tmp_path):
     # Online mode, but the hub's address refuses connections (as on a cluster without network).
-    line = one_line(cai("run", "--model", "nobody-here/no-such-model", "--out", tmp_path / "run", "--quiet",
-                        env={"HF_HUB_OFFLINE": "", "HF_ENDPOINT": "http://127.0.0.1:9"}))
+    line = one_line(cai("run", "--model", "nobody-here/no-such-model", "--engine", "hf", "--out", tmp_path / "run",
+                        "--quiet", env={"HF_HUB_OFFLINE": "", "HF_ENDPOINT": "http://127.0.0.1:9"}))
     assert "cannot be reached" in line and not (tmp_path / "run").exists()
 
 
@@ -118,8 +119,10 @@ def test_nothing_usable_exits_2_with_the_reasons_and_no_folder(tmp_path, bad, co
     rows = (BAD_PAIRS if command == "label" else BAD_ROWS) if bad else []
     source.write_text("".join(row + "\n" for row in rows))
     out = tmp_path / "out"
-    args = {"run": ["run", "--prompts", source], "label": ["label", source],
-            "eval": ["eval", "--model", "default", "--prompts", source]}[command]
+    # --engine hf and short answers: today's main would run these, and should not start vLLM to do it.
+    args = {"run": ["run", "--prompts", source, "--engine", "hf", "--max-new-tokens", "1"],
+            "label": ["label", source, "--engine", "hf"],
+            "eval": ["eval", "--model", "default", "--prompts", source, "--max-new-tokens", "1"]}[command]
     line = one_line(cai(*args, "--out", out))
     assert "no usable" in line and str(source) in line
     if bad:
@@ -137,7 +140,8 @@ def test_numeric_option_out_of_range_is_rejected_before_any_work(tmp_path, args)
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps({"prompt": "Hi", "chosen": "Hello", "rejected": "Go away"}) + "\n")
     args = [str(pairs) if a == "PAIRS" else a for a in args]
-    line = one_line(cai(*args, "--out", tmp_path / "out"))
+    cheap = ["--prompts", pairs, "--rounds", "0", "--no-label", "--max-new-tokens", "1"] if args[0] == "run" else []
+    line = one_line(cai(*args, *cheap, "--engine", "hf", "--out", tmp_path / "out"))
     assert args[-2] in line and "at least 1" in line and not (tmp_path / "out").exists()
 
 

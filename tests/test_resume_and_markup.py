@@ -52,7 +52,7 @@ def quiet() -> Console:
 
 def config_for(tmp_path, prompts: Path, **options) -> RunConfig:
     values = dict(prompts=str(prompts), out=str(tmp_path / "run"), engine="hf", model="scripted", rounds=1,
-                  chunk_size=2, label=False, few_shot=0)
+                  chunk_size=2, label=False, few_shot=0, max_new_tokens=4)
     values.update(options)
     return RunConfig(**values)
 
