@@ -238,7 +238,8 @@ def test_run_charts_draw_the_manifest_numbers(browser, tmp_path):
 
         quality = {b["label"]: int(b["value"]) for b in bars_of(page, "quality-reasons")}
         assert quality == CHART_MANIFEST["quality"]["flagged"]
-        assert "2 example(s) kept out" in page.evaluate("document.querySelector('[data-chart=\"quality-reasons\"]').textContent")
+        chart = page.evaluate("document.querySelector('[data-chart=\"quality-reasons\"]').textContent")
+        assert "2 example(s) kept out" in chart
         assert page.problems() == []
     finally:
         page.close()
