@@ -36,6 +36,7 @@ def _register() -> None:
     from cai.cli import train  # noqa: F401
     from cai.cli import eval  # noqa: F401
     from cai.cli import push  # noqa: F401
+    from cai.cli import augment  # noqa: F401
 
 
 def main() -> None:
