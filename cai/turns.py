@@ -49,7 +49,7 @@ class TurnStage:
         for record, text in zip(records, texts, strict=True):
             record = copy.deepcopy(record)
             index = _first_pending(record.messages)
-            record.messages[index]["content"] = clean_output(text)
+            record.messages[index] = {**record.messages[index], "content": clean_output(text)}
             record.generated_turns.append(index)
             if not record.messages[index]["content"]:
                 record.errors.append(f"turns: the model returned an empty answer for message {index}")
