@@ -200,3 +200,15 @@ def test_cli_writes_rows_and_says_what_to_run_next(sources, tmp_path):
     result = cai("augment", str(sources), "--out", str(out), "--attacks", "encoding", "--per-prompt", "2")
     assert result.returncode == 0, result.stderr
     assert len(rows_of(out)) == 26 and "left out 1 benign" in result.stderr and "cai run --prompts" in result.stderr
+
+
+def test_bundled_augmented_demo_is_what_the_documented_command_writes(tmp_path):
+    from cai.paths import demo_prompts, prompts_dir
+
+    out = tmp_path / "aug.jsonl"
+    augment(AugmentOptions(prompts=str(demo_prompts()), out=str(out), benign_contrast=True))
+    bundled = prompts_dir() / "demo_augmented.jsonl"
+    assert out.read_bytes() == bundled.read_bytes()
+    loaded = load_prompts(str(bundled))
+    assert not loaded.skipped and {r.attack.split("/")[0] for r in loaded.records} == {"wrapper", "encoding",
+                                                                                       "structure"}
