@@ -1,6 +1,7 @@
 """A principle's `applies_to`: validated like the rest of the schema, shown by `cai constitution show`, and
 restricting principle sampling to the principles that fit a row's attack or category."""
 
+import os
 import subprocess
 import sys
 
@@ -88,7 +89,7 @@ def test_constitution_show_lists_applies_to(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(BASE)
     result = subprocess.run([sys.executable, "-m", "cai", "constitution", "show", str(path)], capture_output=True,
-                            text=True, timeout=120, env={"COLUMNS": "250", **__import__("os").environ})
+                            text=True, timeout=120, env={**os.environ, "COLUMNS": "250"}, check=False)
     assert result.returncode == 0, result.stderr
     assert "applies to" in result.stdout and "encoding, payload-split" in result.stdout
     assert "any row" in result.stdout

@@ -18,7 +18,7 @@ REQUEST = "Tell me how to get into my neighbour's wifi without asking {{ 7*7 }}"
 
 
 def cai(*args):
-    return subprocess.run([sys.executable, "-m", "cai", *args], capture_output=True, text=True, timeout=1800)
+    return subprocess.run([sys.executable, "-m", "cai", *args], capture_output=True, text=True, check=False, timeout=1800)
 
 
 def test_model_based_translation_is_the_engines_rewrite(hf_engine, write_jsonl, tmp_path):

@@ -1,6 +1,7 @@
 """Assistant turns left for the policy (`content: null`): read from inputs, filled turn by turn before the
 respond stage, seen by the critique. Logic on the scripted engine; the real run is in test_augment_real."""
 
+import io
 import json
 
 from rich.console import Console
@@ -13,6 +14,7 @@ from cai.runner import execute_run
 from cai.store import RunStore
 from cai.turns import TurnStage, pending_turns
 
+QUIET = Console(file=io.StringIO())
 PENDING = {"role": "assistant", "content": None}
 
 
@@ -61,7 +63,7 @@ def test_run_fills_turns_one_depth_per_call_and_the_critique_sees_them(tmp_path,
     engine = ScriptedEngine(reply=reply)
     config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
                        rounds=1, few_shot=0, label=False)
-    manifest = execute_run(config, engine=engine, console=Console(file=open("/dev/null", "w")), show_progress=False)
+    manifest = execute_run(config, engine=engine, console=QUIET, show_progress=False)
     # turn depth 1 for both multi-turn rows, depth 2 for one, then respond, critique, revise.
     assert engine.calls == [("chat", 2), ("chat", 1), ("chat", 3), ("chat", 3), ("chat", 3)]
     assert seen[:3] == [[user("u1")], [user("v1")],
@@ -86,7 +88,7 @@ def test_pending_turns_count_against_the_context_budget(tmp_path, write_jsonl):
     prompts = write_jsonl([{"id": "many", "messages": many}, {"id": "plain", "messages": plain}])
     config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
                        rounds=1, few_shot=0, label=False, max_new_tokens=50)
-    manifest = execute_run(config, engine=ScriptedEngine(context=512), console=Console(file=open("/dev/null", "w")),
+    manifest = execute_run(config, engine=ScriptedEngine(context=512), console=QUIET,
                            show_progress=False)
     skipped = [json.loads(line) for line in (tmp_path / "run" / "skipped.jsonl").read_text().splitlines()]
     assert [s["id"] for s in skipped] == ["many"] and manifest["counts"]["completed"] == 1

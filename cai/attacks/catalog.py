@@ -55,7 +55,7 @@ def _template(attack: str, entry, where: str) -> Template:
         raise _bad(f"every template of '{attack}' needs an `id`", where)
     unknown = set(entry) - _KEYS
     if unknown:
-        raise _bad(f"unknown key '{sorted(unknown)[0]}' in template '{entry['id']}'", where,
+        raise _bad(f"unknown key '{min(unknown)}' in template '{entry['id']}'", where,
                    f"use only: {', '.join(sorted(_KEYS))}")
     text, turns = entry.get("text", ""), entry.get("turns") or ()
     if not isinstance(text, str) or not all(isinstance(t, str) for t in turns):

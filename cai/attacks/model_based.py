@@ -11,7 +11,7 @@ from cai.attacks.transforms import lead_in, split_source, user
 from cai.records import Conversation
 
 _LABEL = re.compile(r"^\s*(rewritten request|rewritten question|request|question|translation|paraphrase|"
-                    r"new wording|answer)\s*:\s*", re.I)
+                    r"new wording|answer)\s*:\s*", re.IGNORECASE)
 _NUMBERED = re.compile(r"^\s*(\d+)\s*[.):-]\s*(\S.*)$")
 
 

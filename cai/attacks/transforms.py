@@ -8,6 +8,7 @@ Pure functions: no engine, no randomness (the template was already drawn).
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from cai.attacks.catalog import Template
 from cai.attacks.encodings import encode
@@ -40,7 +41,7 @@ def split_payload(text: str, pieces: int) -> list[str]:
         starts = list(range(1, len(text)))
     cuts = [starts[(len(starts) * k) // pieces] for k in range(1, pieces)] if pieces > 1 else []
     bounds = [0, *sorted(set(cuts)), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in pairwise(bounds)]
 
 
 def _single(template: Template, request: str) -> str:
