@@ -79,6 +79,14 @@ def test_run_fills_turns_one_depth_per_call_and_the_critique_sees_them(tmp_path,
     assert manifest["stages"]["respond"]["examples"] == 3
     trace = json.loads((tmp_path / "run" / "traces.jsonl").read_text().splitlines()[0])
     assert "generated_turns" in trace and "attack" in trace
+    # `cai inspect --id` marks the turns the policy wrote.
+    from cai.inspect.loader import load_run
+    from cai.inspect.story import story_view
+
+    example = next(e for e in load_run(tmp_path / "run").examples if e.id == "two")
+    console = Console(file=io.StringIO(), width=200)
+    console.print(story_view(example))
+    assert console.file.getvalue().count("assistant (written by the policy)") == 2
 
 
 def test_pending_turns_count_against_the_context_budget(tmp_path, write_jsonl):
