@@ -23,6 +23,9 @@ class Principle:
     critique: str
     revision: str
     weight: float = 1.0
+    # Attack families, attack names or prompt categories this principle is for (empty: no restriction,
+    # drawn only when no principle fits the row; see cai/principle_fit.py).
+    applies_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Constitution:
 _TOP = {"name": (True, str), "version": (False, (int, str)), "description": (False, str),
         "principles": (True, list), "comparisons": (False, list), "few_shot": (False, list)}
 _PRINCIPLE = {"id": (True, str), "category": (True, str), "critique": (True, str),
-              "revision": (True, str), "weight": (False, (int, float))}
+              "revision": (True, str), "weight": (False, (int, float)), "applies_to": (False, list)}
 _COMPARISON = {"id": (True, str), "category": (False, str), "question": (True, str),
                "weight": (False, (int, float))}
 _FEW_SHOT = {"principle": (True, str), "messages": (True, list), "response": (True, str),
@@ -131,6 +134,23 @@ def _check_ids(items: list, where: str, loc: _Located, section: str, seen: dict)
         seen[item["id"]] = line
 
 
+def _check_applies_to(entries: list, where: str, loc: _Located, index: int) -> None:
+    fix = "list attack families, attack names or prompt categories, e.g. [encoding, jailbreak-obfuscation]"
+    if not entries:
+        raise CaiError("'applies_to' is empty", f"{where}:{loc.line('principles', index, 'applies_to')}",
+                       f"remove it (the principle then fits every row) or {fix}")
+    seen = set()
+    for number, entry in enumerate(entries):
+        line = f"{where}:{loc.line('principles', index, 'applies_to', number)}"
+        if not isinstance(entry, str) or isinstance(entry, bool):
+            raise CaiError("'applies_to' entries must be text", line, fix)
+        if not entry.strip() or any(c.isspace() for c in entry.strip()):
+            raise CaiError(f"'applies_to' entry '{entry}' is empty or has spaces", line, fix)
+        if entry.strip().lower() in seen:
+            raise CaiError(f"'applies_to' lists '{entry}' twice", line, "remove the repeat")
+        seen.add(entry.strip().lower())
+
+
 def _check_messages(messages: list, where: str, line: int) -> tuple[dict, ...]:
     for message in messages:
         if not (isinstance(message, dict) and set(message) == {"role", "content"}
@@ -174,8 +194,9 @@ def parse_constitution(text: str, where: str = "<constitution>") -> Constitution
             raise CaiError(f"unknown category '{item['category']}'",
                            f"{where}:{loc.line('principles', index, 'category')}",
                            f"use one of: {', '.join(CATEGORIES)}")
-    principles = tuple(Principle(**{k: v.strip() if isinstance(v, str) else v for k, v in p.items()})
-                       for p in data["principles"])
+        if "applies_to" in item:
+            _check_applies_to(item["applies_to"], where, loc, index)
+    principles = tuple(Principle(**{k: _stripped(v) for k, v in p.items()}) for p in data["principles"])
     comparisons = tuple(Comparison(**{"category": "general", **{k: v.strip() if isinstance(v, str) else v
                                                                for k, v in c.items()}})
                         for c in data.get("comparisons") or [])
@@ -204,3 +225,12 @@ def load_constitution(path: str | Path) -> Constitution:
     except UnicodeDecodeError:
         raise CaiError("the file is not UTF-8 text", str(path), "save it as UTF-8") from None
     return parse_constitution(text, str(path))
+
+
+def _stripped(value):
+    """Text fields without surrounding whitespace; a list (applies_to) as a tuple of stripped entries."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return tuple(x.strip() for x in value)
+    return value

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cai.errors import CaiError
 from cai.records import Record
+from cai.turns import is_pending
 
 PROMPT_COLUMNS = ("prompt", "messages", "conversation", "instruction", "question", "text", "init_prompt")
 ROLES = ("system", "user", "assistant")
@@ -143,10 +144,13 @@ def _as_messages(value) -> tuple[list[dict] | None, str | None]:
     if isinstance(value, list):
         if not value:
             return None, "empty conversation"
-        for message in value:
+        for index, message in enumerate(value):
             if not (isinstance(message, dict) and message.get("role") in ROLES
-                    and isinstance(message.get("content"), str)):
-                return None, "conversation messages need a role (system/user/assistant) and text content"
+                    and (isinstance(message.get("content"), str) or is_pending(message))):
+                return None, ("conversation messages need a role (system/user/assistant) and text content "
+                              "(or null content: an assistant turn for the model to write)")
+            if is_pending(message) and (index == 0 or value[index - 1].get("role") != "user"):
+                return None, "an assistant turn left for the model (content null) must follow a user message"
         if value[-1]["role"] != "user":
             return None, "conversation must end with a user message"
         if not any(m["content"].strip() for m in value if m["role"] == "user"):
@@ -189,6 +193,7 @@ def load_prompts(source: str, *, prompt_column: str | None = None, split: str = 
             continue
         seen.add(example_id)
         category = row.get("category") or row.get("topic")
+        attack = row.get("attack")
         records.append(Record(id=example_id, messages=messages, category=category and str(category),
-                              source_row=row_number))
+                              source_row=row_number, attack=attack and str(attack)))
     return Loaded(records, skipped, source)

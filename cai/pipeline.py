@@ -21,6 +21,7 @@ from cai.quality import settings_from_config
 from cai.records import Record
 from cai.stages import CritiqueStage, RespondStage, RevisionStage, few_shot_turns
 from cai.templates import Renderer
+from cai.turns import WithTurns
 
 
 @dataclass
@@ -49,7 +50,7 @@ def build_steps(config: RunConfig, constitution: Constitution, renderer: Rendere
         return label_steps(config, constitution, renderer)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)
     gates = settings_from_config(config)
-    steps: list = [Chat(RespondStage(gates))]
+    steps: list = [WithTurns(Chat(RespondStage(gates)))]  # assistant turns left for the policy come first
     for round_index in range(config.rounds):
         steps.append(Chat(CritiqueStage(constitution, renderer, config.seed, round_index, prefix, gates)))
         steps.append(Chat(RevisionStage(constitution, renderer, round_index, prefix, gates)))

@@ -34,6 +34,8 @@ class Record:
     messages: list[Message]
     category: str | None = None
     source_row: int | None = None
+    # "family/name" of the attack an augmented prompt carries (`cai augment`), e.g. "encoding/base64".
+    attack: str | None = None
     initial_response: str | None = None
     initial_finish: str | None = None
     initial_flags: list[str] = field(default_factory=list)
@@ -46,6 +48,8 @@ class Record:
     # Set by the labelling stage: {"chosen", "rejected", "score_chosen", ...}; None means "revision wins".
     preference: dict | None = None
     errors: list[str] = field(default_factory=list)
+    # Indexes into `messages` of the assistant turns the policy wrote (inputs marked them `content: null`).
+    generated_turns: list[int] = field(default_factory=list)
     tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0})
 
     @property

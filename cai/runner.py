@@ -38,6 +38,7 @@ from cai.records import Record
 from cai.stages import few_shot_turns
 from cai.store import CONSTITUTION, DATASET, RunStore
 from cai.templates import Renderer
+from cai.turns import for_counting, pending_turns
 
 # Room left for the answer, critique and revision that later stages add to the conversation.
 _STAGE_SLACK_TOKENS = 64
@@ -52,8 +53,9 @@ def _too_long(records: list[Record], engine, prefix: list, config: RunConfig) ->
     budget = engine.context_length - 3 * config.max_new_tokens - _STAGE_SLACK_TOKENS
     prefix_tokens = engine.count_tokens(prefix + [{"role": "user", "content": ""}]) if prefix else 0
     for record in records:
-        tokens = engine.count_tokens(record.messages) + prefix_tokens
-        if tokens > budget:
+        # Each assistant turn left for the policy to write takes up to one answer's tokens too.
+        tokens = engine.count_tokens(for_counting(record.messages)) + prefix_tokens
+        if tokens > budget - pending_turns(record.messages) * config.max_new_tokens:
             skipped.append(Skipped(record.source_row or 0, record.id,
                                    f"prompt too long: {tokens} tokens with the few-shot prefix; the model's "
                                    f"context of {engine.context_length} leaves {budget} after room for answers"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from cai.constitution import Constitution, Principle
 from cai.engines.base import Completion
+from cai.principle_fit import applicable
 from cai.quality import GateSettings, Turn, check_turn
 from cai.records import Conversation, Record, Round
 from cai.sampling import example_rng, pick_weighted
@@ -26,8 +27,11 @@ def clean_output(text: str) -> str:
     return _LABEL_PREFIX.sub("", text.strip(), count=1).strip()
 
 
-def sample_principle(constitution: Constitution, seed: int, example_id: str, round_index: int) -> Principle:
-    return pick_weighted(constitution.principles, example_rng(seed, example_id, "principle", round_index))
+def sample_principle(constitution: Constitution, seed: int, example_id: str, round_index: int,
+                     category: str | None = None, attack: str | None = None) -> Principle:
+    """Drawn from the principles whose `applies_to` fits the row's category or attack, else from all."""
+    return pick_weighted(applicable(constitution.principles, category, attack),
+                         example_rng(seed, example_id, "principle", round_index))
 
 
 def few_shot_turns(constitution: Constitution, renderer: Renderer, count: int) -> Conversation:
@@ -93,7 +97,8 @@ class CritiqueStage:
         return f"critique {self.round_index + 1}"
 
     def _prompt(self, record: Record) -> tuple[Principle, str]:
-        principle = sample_principle(self.constitution, self.seed, record.id, self.round_index)
+        principle = sample_principle(self.constitution, self.seed, record.id, self.round_index,
+                                     record.category, record.attack)
         return principle, self.renderer.render("critique", principle=principle, response=record.latest_response)
 
     def requests(self, records: list[Record]) -> list[Conversation]:

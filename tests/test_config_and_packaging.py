@@ -51,5 +51,6 @@ def test_wheel_ships_constitution_and_prompts(tmp_path):
     wheel = next(tmp_path.glob("cai-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("cai/_data/constitution/default.yaml", "cai/_data/prompts/critique.jinja",
-                   "cai/_data/prompts/revision.jinja", "cai/_data/prompts/demo_prompts.jsonl", "cai/cli/run.py"):
+                   "cai/_data/prompts/revision.jinja", "cai/_data/prompts/demo_prompts.jsonl", "cai/cli/run.py",
+                   "cai/_data/prompts/attacks/wrapper.yaml", "cai/_data/prompts/demo_augmented.jsonl"):
         assert needed in names

@@ -34,7 +34,7 @@ def _register() -> None:
     # Each command lives in its own module; importing it adds it to `app` (in this order in --help).
     import importlib
 
-    for name in ("run", "label", "inspect", "constitution", "prompts", "train", "eval", "push"):
+    for name in ("run", "label", "inspect", "constitution", "prompts", "train", "eval", "push", "augment"):
         importlib.import_module(f"cai.cli.{name}")
 
 

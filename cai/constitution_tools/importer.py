@@ -53,7 +53,8 @@ def _from_base(draft: Draft, base: Constitution) -> None:
     """Fill the sections no imported file provided from `base`."""
     if not draft.principles:
         draft.principles = [{"id": p.id, "category": p.category, "critique": p.critique, "revision": p.revision,
-                             "weight": p.weight} for p in base.principles]
+                             "weight": p.weight, **({"applies_to": list(p.applies_to)} if p.applies_to else {})}
+                            for p in base.principles]
         draft.few_shot = draft.few_shot or [
             {"principle": f.principle, "messages": [dict(m) for m in f.messages], "response": f.response,
              "critique": f.critique, "revision": f.revision} for f in base.few_shot]

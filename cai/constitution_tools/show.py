@@ -22,9 +22,11 @@ def principles_table(constitution: Constitution) -> Table:
     table.add_column("category")
     table.add_column("critique request", ratio=1)
     table.add_column("revision request", ratio=1)
+    table.add_column("applies to")
     table.add_column("weight (chance a round picks it)", justify="right")
     for p in constitution.principles:
-        table.add_row(Text(p.id), Text(p.category), Text(p.critique), Text(p.revision), _share(p.weight, total))
+        table.add_row(Text(p.id), Text(p.category), Text(p.critique), Text(p.revision),
+                      Text(", ".join(p.applies_to) if p.applies_to else "any row"), _share(p.weight, total))
     return table
 
 

@@ -55,6 +55,7 @@ class Example:
     tokens: dict
     initial_flags: list[str] = field(default_factory=list)
     sample_flags: list[list[str]] = field(default_factory=list)
+    generated_turns: list[int] = field(default_factory=list)  # indexes of assistant turns the policy wrote
 
     @property
     def final_response(self) -> str:
@@ -134,7 +135,8 @@ def _example(index: int, data: dict) -> Example:
     category = data.get("category") if isinstance(data.get("category"), str) else None
     samples = [_flags(f) for f in data.get("sample_flags") or []]
     return Example(index, _text(data.get("id")), messages, category, source_row, initial, rounds, labels,
-                   preference, errors, tokens, _flags(data.get("initial_flags")), samples)
+                   preference, errors, tokens, _flags(data.get("initial_flags")), samples,
+                   [i for i in data.get("generated_turns") or [] if isinstance(i, int)])
 
 
 def _flags(value) -> list[str]:

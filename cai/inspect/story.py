@@ -56,8 +56,10 @@ def story_view(example: Example) -> Group:
     parts: list = [Text(f"example {example.index}: {example.id}", style="bold")]
     if example_meta(example):
         parts.append(Text(example_meta(example), style="dim"))
-    for message in example.messages:
-        parts.append(Panel(Text(str(message.get("content", ""))), title=Text(str(message.get("role", "?"))),
+    for number, message in enumerate(example.messages):
+        role = str(message.get("role", "?"))
+        parts.append(Panel(Text(str(message.get("content", ""))),
+                           title=Text(f"{role} (written by the policy)" if number in example.generated_turns else role),
                            title_align="left", border_style="cyan"))
     initial = Group(Text(example.initial_response or "(no answer)"),
                     *([flag_note(example.initial_flags)] if example.initial_flags else []))
