@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
+from cai.engines.choices import choice_token_ids
 from cai.records import Conversation
 
 
@@ -97,10 +98,10 @@ class HFEngine(Engine):
 
     def choice_probs(self, conversations: Sequence[Conversation], choices: Sequence[str],
                      assistant_prefix: str = "", progress: ProgressFn | None = None) -> list[ChoiceProbs]:
-        """Next-token probability of each choice after the assistant prefix, summing the tokenizer's
-        variants of a choice (e.g. 'A' and ' A')."""
+        """Next-token probability of each choice after the assistant prefix, summing the tokens that
+        spell it (`choice_token_ids`: e.g. 'A' and ' A')."""
         torch = self.torch
-        variants = {c: _first_token_variants(self.tokenizer, c) for c in choices}
+        variants = {c: choice_token_ids(self.tokenizer, c) for c in choices}
         texts = [self._prompt_text(c, assistant_prefix) for c in conversations]
         results: list[ChoiceProbs | None] = [None] * len(texts)
         for indices in self._batches(texts):
@@ -128,13 +129,3 @@ def _generated_length(token_ids: list[int], stop_ids: set) -> int:
             return position + 1
     return len(token_ids)
 
-
-def _first_token_variants(tokenizer, choice: str) -> set[int]:
-    """Token ids that spell the choice, with or without a leading space. A tokenizer that splits " A"
-    into a bare space and "A" (SentencePiece) must not count the space token as the letter."""
-    ids = set()
-    for variant in (choice, " " + choice):
-        encoded = tokenizer.encode(variant, add_special_tokens=False)
-        if encoded and tokenizer.decode(encoded[:1]).strip() == choice.strip():
-            ids.add(encoded[0])
-    return ids

@@ -15,7 +15,7 @@ import gc
 from collections.abc import Sequence
 
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
-from cai.engines.choices import first_token_variants, probs_from_top_k
+from cai.engines.choices import choice_token_ids, probs_from_top_k
 from cai.engines.vllm_setup import VLLMOptions, first_line, llm_kwargs, quiet_logs
 from cai.errors import CaiError
 from cai.records import Conversation
@@ -116,7 +116,7 @@ class VLLMEngine(Engine):
         ('A', ' A'). Not constrained decoding, which would renormalise over the choices."""
         if not conversations:
             return []
-        variants = {c: first_token_variants(self.tokenizer, c) for c in choices}
+        variants = {c: choice_token_ids(self.tokenizer, c) for c in choices}
         params = self._params(Sampling(max_new_tokens=1, temperature=0.0), n=1, logprobs=CHOICE_TOP_K)
         outputs = self._run([self._prompt_ids(c, assistant_prefix) for c in conversations], params,
                             progress, count_tokens=False)
