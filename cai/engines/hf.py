@@ -73,6 +73,8 @@ class HFEngine(Engine):
             inputs = self._encode([texts[i] for i in indices])
             torch.manual_seed(sampling.seed + batch_number)
             sample = sampling.temperature > 0
+            # top_p is always passed, so a model's generation_config (often top_p 0.9) cannot cut the
+            # nucleus behind the user's back; transformers skips the step at 1.0.
             with torch.inference_mode():
                 output = self.model.generate(
                     **inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
