@@ -126,7 +126,8 @@ def test_hf_engine_scores_sentencepiece_letters_with_the_shared_rule(sentencepie
     engine = HFEngine(str(tmp_path / "llama"), dtype="float32", batch_size=2)
     assert engine.tokenizer.convert_ids_to_tokens(engine.tokenizer.encode(" A", add_special_tokens=False))[0] == "▁"
     question = [{"role": "user", "content": "pick one letter (A) or (B)"}]
-    [scored] = engine.choice_probs([question], ["A", "B"], "the answer is (")
+    [scored] = engine.choice_probs([question], ["A", "B", "xylophone"], "the answer is (")
+    assert scored.missing == ["xylophone"] and set(scored.probs) == {"A", "B"}  # no token spells it
 
     text = engine.tokenizer.apply_chat_template(question, tokenize=False, add_generation_prompt=True)
     inputs = engine.tokenizer(text + "the answer is (", return_tensors="pt", add_special_tokens=False)

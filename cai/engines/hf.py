@@ -104,6 +104,7 @@ class HFEngine(Engine):
         spell it (`choice_token_ids`: e.g. 'A' and ' A')."""
         torch = self.torch
         variants = {c: choice_token_ids(self.tokenizer, c) for c in choices}
+        unscorable = [c for c, ids in variants.items() if not ids]  # no single token spells it: missing, not 0
         texts = [self._prompt_text(c, assistant_prefix) for c in conversations]
         results: list[ChoiceProbs | None] = [None] * len(texts)
         for indices in self._batches(texts):
@@ -114,8 +115,8 @@ class HFEngine(Engine):
                 logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
             probs = torch.softmax(logits, dim=-1)
             for row, index in enumerate(indices):
-                scores = {c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items()}
-                results[index] = ChoiceProbs(scores, [], int(inputs["attention_mask"][row].sum()))
+                scores = {c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items() if ids}
+                results[index] = ChoiceProbs(scores, list(unscorable), int(inputs["attention_mask"][row].sum()))
             if progress:
                 progress(len(indices), 0)
         return results  # type: ignore[return-value]
