@@ -28,8 +28,9 @@ def choice_token_ids(tokenizer, choice: str) -> set[int]:
         encoded = tokenizer.encode(text, add_special_tokens=False)
         if encoded:
             candidates.add(encoded[0])
-    direct = tokenizer.convert_tokens_to_ids(choice)
-    if isinstance(direct, int) and direct != tokenizer.unk_token_id:
+    lookup = getattr(tokenizer, "convert_tokens_to_ids", None)  # not every tokenizer wrapper has one
+    direct = lookup(choice) if lookup else None
+    if isinstance(direct, int) and direct != getattr(tokenizer, "unk_token_id", None):
         candidates.add(direct)
     return {i for i in candidates if tokenizer.decode([i]).strip() == choice.strip()}
 
