@@ -130,7 +130,7 @@ def test_hf_policy_samples_are_drawn_and_labelled(hf_engine, write_jsonl, tmp_pa
                            {"id": "poem", "prompt": "Write one line about rain."}])
     config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "rl"), "rounds": 0, "samples": 2,
                              "max_new_tokens": 16, "temperature": 1.0, "top_p": 1.0, "test_size": 0.0,
-                             "engine": "hf"})
+                             "engine": "hf", "gates": "none"})  # 16 tokens: cut off, which the gates would flag
     manifest = execute_run(config, engine=hf_engine, console=Console(file=open("/dev/null", "w")),
                            show_progress=False)
     assert list(manifest["stages"]) == ["respond", "sample", "label"]
