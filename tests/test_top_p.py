@@ -24,7 +24,7 @@ def test_no_nucleus_cut_by_default():
     assert RunConfig().top_p == 1.0 and Sampling().top_p == 1.0
     assert resolve_config({}).top_p == 1.0 and resolve_config({"top_p": 0.9}).top_p == 0.9
     for bad in (0.0, -0.1, 1.5):
-        with pytest.raises(CaiError, match=r"top-p must be in \(0, 1\]"):
+        with pytest.raises(CaiError, match="above 0 and at most 1"):
             resolve_config({"top_p": bad})
 
 
@@ -35,8 +35,8 @@ def test_cli_refuses_top_p_out_of_range_before_making_a_run(command, tmp_path, w
     args = ["run", "--prompts", str(data)] if command == "run" else ["label", str(data)]
     result = cai(*args, "--top-p", "1.5", "--engine", "hf", "--out", str(out))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: --top-p: top-p must be in (0, 1], got 1.5 — fix: use 1.0 (no nucleus cut-off) or a share such as 0.95"]
+    [line] = result.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("error: --top-p: must be a number, above 0 and at most 1 (got 1.5) — fix:")
     assert "Traceback" not in result.stderr and not out.exists()
 
 
