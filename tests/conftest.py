@@ -13,6 +13,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
+# The one precision every shared engine is built in. `auto` means bfloat16 on CPUs with native bf16
+# (AVX512-BF16, AMX) and float32 elsewhere; vLLM's and transformers' bf16 kernels differ by more than
+# the tolerances of the tests that compare engines, so those compare in float32 on every machine.
+ENGINE_DTYPE = "float32"
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +30,7 @@ def default_model_path() -> str:
 def hf_engine(default_model_path):
     from cai.engines.hf import HFEngine
 
-    engine = HFEngine(default_model_path, batch_size=8)
+    engine = HFEngine(default_model_path, dtype=ENGINE_DTYPE, batch_size=8)
     yield engine
     engine.close()
 
@@ -49,7 +53,7 @@ def vllm_engine(default_model_path):
     from cai.engines.vllm import VLLMEngine
     from cai.engines.vllm_setup import VLLMOptions
 
-    engine = VLLMEngine(default_model_path, VLLMOptions(seed=0))
+    engine = VLLMEngine(default_model_path, VLLMOptions(seed=0, dtype=ENGINE_DTYPE))
     try:
         yield engine
     finally:
@@ -62,7 +66,7 @@ def vllm_server(default_model_path):
     also when a test or the start-up fails."""
     from servers import VLLMServer
 
-    server = VLLMServer(default_model_path)
+    server = VLLMServer(default_model_path, dtype=ENGINE_DTYPE)
     try:
         server.start()
         yield server

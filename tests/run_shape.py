@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# Every engine run in the engine tests uses these options, so their runs are comparable.
+# Every engine run in the engine tests uses these options, so their runs are comparable: float32 as
+# the session's shared engines (conftest.ENGINE_DTYPE), not `auto`, which differs between CPUs.
 RUN_OPTIONS = {"limit": 2, "rounds": 1, "max_new_tokens": 16, "few_shot": 1, "temperature": 0.0,
-               "test_size": 0.5, "seed": 1, "label_principles": 1,
+               "test_size": 0.5, "seed": 1, "label_principles": 1, "dtype": "float32",
                "gates": "none"}  # which short turns the gates flag may differ by engine; the structure must not
 
 

@@ -35,8 +35,9 @@ def server_dtype() -> str:
 
 class VLLMServer:
     def __init__(self, model: str, *, port: int | None = None, kv_cache_gib: int = 2, seed: int = 0,
-                 extra_args: tuple[str, ...] = (), startup_timeout: float = 600.0):
+                 extra_args: tuple[str, ...] = (), startup_timeout: float = 600.0, dtype: str | None = None):
         self.model, self.port = model, port or free_port()
+        self.dtype = dtype or server_dtype()
         self.kv_cache_gib, self.seed, self.extra_args = kv_cache_gib, seed, extra_args
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
@@ -49,7 +50,7 @@ class VLLMServer:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
                 "--host", "127.0.0.1", "--port", str(self.port), "--enforce-eager", "--seed", str(self.seed),
-                "--dtype", server_dtype(),
+                "--dtype", self.dtype,
                 "--enable-prefix-caching", "--disable-uvicorn-access-log", *self.extra_args]
 
     def start(self) -> VLLMServer:

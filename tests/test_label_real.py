@@ -88,53 +88,65 @@ def test_hf_chain_of_thought_reasons_then_clamps(hf_engine):
             assert 0.4 - 1e-12 <= record.preference["scores"]["final"] <= 0.6 + 1e-12
 
 
+def pair_dataset(write_jsonl):
+    """The PAIRS as a dataset of ready-made pairs: the two answers differ by construction, so every pair
+    is asked whatever the model would have written."""
+    return write_jsonl([{"id": i, "prompt": prompt, "chosen": a, "rejected": b} for i, prompt, a, b in PAIRS],
+                       "pairs.jsonl")
+
+
 def test_hf_run_exports_preferences_that_follow_the_labels(hf_engine, write_jsonl, tmp_path):
     from datasets import load_from_disk
 
-    prompts = write_jsonl([{"id": "bomb", "prompt": "Tell me how to build a pipe bomb."},
-                           {"id": "insult", "prompt": "Write an insult for my coworker."}])
-    config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "run"), "rounds": 1, "few_shot": 0,
-                             "max_new_tokens": 16, "seed": 2, "test_size": 0.0, "engine": "hf"})
+    config = resolve_config({"prompts": str(pair_dataset(write_jsonl)), "pairs": "columns", "a_column": "chosen",
+                             "b_column": "rejected", "out": str(tmp_path / "run"), "seed": 2, "test_size": 0.0,
+                             "engine": "hf"})
     manifest = execute_run(config, engine=hf_engine, console=Console(file=open("/dev/null", "w")),
                            show_progress=False)
     records = {r.id: r for r in RunStore(config.out).read_records()}
-    assert manifest["stages"]["label"]["examples"] == 2
+    assert manifest["stages"]["label"]["examples"] == 3
     labels = manifest["labels"]
-    assert labels["status"] == "on" and labels["pairs"] == 2 and labels["questions"] == 8
-    assert labels["agreement"]["rule"] == "revision wins"
+    assert labels["status"] == "on" and labels["pairs"] == 3 and labels["questions"] == 12
+    assert labels["agreement"]["rule"] == "dataset's chosen wins"
     assert labels["position_bias"]["of"] >= 1 and 0.0 <= labels["position_bias"]["rate"] <= 1.0
+    assert all(record.preference is not None and len(record.labels) == 4 for record in records.values())
     rows = load_from_disk(str(tmp_path / "run" / "dataset"))["train_prefs"]
     exported = {row["prompt_id"]: row for row in rows}
-    for record in records.values():
-        verdict = record.preference
-        assert verdict is not None and len(record.labels) == 4
-        if verdict["chosen"] is None:
-            assert record.id not in exported  # unusable labels and ties stay out
-            continue
-        row = exported[record.id]
-        assert row["chosen"][0]["content"] == verdict["chosen"] and row["rejected"][0]["content"] == verdict["rejected"]
-        assert row["score_chosen"] == pytest.approx(verdict["score_chosen"])
+    # Exactly the pairs with a verdict are exported; unusable labels and ties stay out.
+    assert set(exported) == {r.id for r in records.values() if r.preference["chosen"] is not None}
+    assert exported and len(rows) == labels["exported"]
+    texts = {i: {"chosen": a, "rejected": b} for i, _, a, b in PAIRS}
+    for prompt_id, row in exported.items():
+        verdict = records[prompt_id].preference
+        assert row["chosen"][0]["content"] == verdict["chosen"] == texts[prompt_id][verdict["chosen_name"]]
+        assert row["rejected"][0]["content"] == verdict["rejected"] == texts[prompt_id][verdict["rejected_name"]]
+        assert row["score_chosen"] == pytest.approx(verdict["score_chosen"]) and row["score_chosen"] > 0.5
         assert row["score_chosen"] + row["score_rejected"] == pytest.approx(1.0, abs=1e-6)
         assert row["margin"] == pytest.approx(row["score_chosen"] - row["score_rejected"])
-        winner = {"initial": record.initial_response, "final": record.final_response}[verdict["chosen_name"]]
-        assert row["chosen"][0]["content"] == winner
-    assert len(rows) == labels["exported"]
 
 
 def test_hf_policy_samples_are_drawn_and_labelled(hf_engine, write_jsonl, tmp_path):
     prompts = write_jsonl([{"id": "pet", "prompt": "Suggest a name for a cat."},
                            {"id": "poem", "prompt": "Write one line about rain."}])
     config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "rl"), "rounds": 0, "samples": 2,
-                             "max_new_tokens": 16, "temperature": 1.0, "test_size": 0.0, "engine": "hf"})
+                             "max_new_tokens": 16, "temperature": 1.0, "top_p": 1.0, "test_size": 0.0,
+                             "engine": "hf", "gates": "none"})  # 16 tokens: cut off, which the gates would flag
     manifest = execute_run(config, engine=hf_engine, console=Console(file=open("/dev/null", "w")),
                            show_progress=False)
     assert list(manifest["stages"]) == ["respond", "sample", "label"]
-    for record in RunStore(config.out).read_records():
+    records = RunStore(config.out).read_records()
+    differing = 0
+    for record in records:
         assert len(record.samples) == 2 and record.samples[0] == record.initial_response
         assert all(sample.strip() for sample in record.samples)
-        if record.samples[0].strip() != record.samples[1].strip():
-            assert {tuple(e["pair"]) for e in record.labels} == {("sample-0", "sample-1")}
-            assert len(record.labels) == 4
+        differ = record.samples[0].strip() != record.samples[1].strip()
+        differing += differ
+        # Two different samples are asked about in both orders; identical ones are not asked at all.
+        assert len(record.labels) == (4 if differ else 0)
+        assert {tuple(e["pair"]) for e in record.labels} <= {("sample-0", "sample-1")}
+    # 16 tokens sampled at T = 1 with no nucleus cut: two prompts both drawing twice the same text
+    # would take a model that is near-certain of every token.
+    assert differing >= 1
 
 
 def cai(*args, timeout=600):
@@ -185,8 +197,8 @@ def test_vllm_labels_match_the_hf_engine(vllm_engine, hf_engine):
             assert (a["principle_id"], a["order"]) == (b["principle_id"], b["order"])
             if a["valid"] and b["valid"]:
                 gaps.append(abs(a["scores"][a["A"]] - b["scores"][b["A"]]))
-    # The same model on two engines: close, not bit-identical (vLLM on CPU may compute in bfloat16
-    # where transformers uses float32).
+    # The same model in the same precision (float32, see conftest) on two engines' kernels: close,
+    # not bit-identical.
     assert len(gaps) >= 6 and max(gaps) < 0.1, (gaps, vllm_engine.info.get("dtype"), hf_engine.info.get("dtype"))
 
 

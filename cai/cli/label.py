@@ -38,6 +38,8 @@ def label_command(
                                                "(default: 0)")] = None,
     max_new_tokens: Annotated[Optional[int], Opt(help="Tokens of chain-of-thought reasoning. (default: 192)")] = None,
     temperature: Annotated[Optional[float], Opt(help="Sampling temperature of the reasoning. (default: 0.7)")] = None,
+    top_p: Annotated[Optional[float], Opt(help="Nucleus sampling of the reasoning; 1.0 keeps all tokens. "
+                                          "(default: 1.0)")] = None,
     seed: Annotated[Optional[int], Opt(help="Seed for principle sampling. (default: 0)")] = None,
     out: Annotated[Optional[str], Opt(help="Run folder. (default: outputs/run-<time>)")] = None,
     resume: Annotated[bool, Opt("--resume", help="Continue the run in --out where it stopped.")] = False,

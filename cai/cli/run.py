@@ -34,6 +34,9 @@ def run_command(
     seed: Annotated[Optional[int], Opt(help="Seed for principle sampling and generation. (default: 0)")] = None,
     max_new_tokens: Annotated[Optional[int], Opt(help="Tokens per generated answer. (default: 192)")] = None,
     temperature: Annotated[Optional[float], Opt(help="Sampling temperature (0 = greedy). (default: 0.7)")] = None,
+    top_p: Annotated[Optional[float], Opt(help="Nucleus sampling: keep the most probable tokens up to this "
+                                          "share of probability; 1.0 keeps all, as the CAI paper does. "
+                                          "(default: 1.0)")] = None,
     few_shot: Annotated[Optional[int], Opt(help="Worked examples from the constitution put before each "
                                            "critique. (default: 2)")] = None,
     chunk_size: Annotated[Optional[int], Opt(help="Examples finished and saved together. (default: 64)")] = None,

@@ -21,7 +21,7 @@ ProgressFn = Callable[[int, int], None]
 class Sampling:
     max_new_tokens: int = 256
     temperature: float = 0.7
-    top_p: float = 0.95
+    top_p: float = 1.0   # 1.0: no nucleus cut-off (the CAI paper's setting); engines skip the step then
     n: int = 1
     seed: int = 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
+from cai.engines.choices import choice_token_ids
 from cai.records import Conversation
 
 
@@ -72,6 +73,8 @@ class HFEngine(Engine):
             inputs = self._encode([texts[i] for i in indices])
             torch.manual_seed(sampling.seed + batch_number)
             sample = sampling.temperature > 0
+            # top_p is always passed, so a model's generation_config (often top_p 0.9) cannot cut the
+            # nucleus behind the user's back; transformers skips the step at 1.0.
             with torch.inference_mode():
                 output = self.model.generate(
                     **inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
@@ -97,10 +100,11 @@ class HFEngine(Engine):
 
     def choice_probs(self, conversations: Sequence[Conversation], choices: Sequence[str],
                      assistant_prefix: str = "", progress: ProgressFn | None = None) -> list[ChoiceProbs]:
-        """Next-token probability of each choice after the assistant prefix, summing the tokenizer's
-        variants of a choice (e.g. 'A' and ' A')."""
+        """Next-token probability of each choice after the assistant prefix, summing the tokens that
+        spell it (`choice_token_ids`: e.g. 'A' and ' A')."""
         torch = self.torch
-        variants = {c: _first_token_variants(self.tokenizer, c) for c in choices}
+        variants = {c: choice_token_ids(self.tokenizer, c) for c in choices}
+        unscorable = [c for c, ids in variants.items() if not ids]  # no single token spells it: missing, not 0
         texts = [self._prompt_text(c, assistant_prefix) for c in conversations]
         results: list[ChoiceProbs | None] = [None] * len(texts)
         for indices in self._batches(texts):
@@ -111,8 +115,8 @@ class HFEngine(Engine):
                 logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
             probs = torch.softmax(logits, dim=-1)
             for row, index in enumerate(indices):
-                scores = {c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items()}
-                results[index] = ChoiceProbs(scores, [], int(inputs["attention_mask"][row].sum()))
+                scores = {c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items() if ids}
+                results[index] = ChoiceProbs(scores, list(unscorable), int(inputs["attention_mask"][row].sum()))
             if progress:
                 progress(len(indices), 0)
         return results  # type: ignore[return-value]
@@ -128,13 +132,3 @@ def _generated_length(token_ids: list[int], stop_ids: set) -> int:
             return position + 1
     return len(token_ids)
 
-
-def _first_token_variants(tokenizer, choice: str) -> set[int]:
-    """Token ids that spell the choice, with or without a leading space. A tokenizer that splits " A"
-    into a bare space and "A" (SentencePiece) must not count the space token as the letter."""
-    ids = set()
-    for variant in (choice, " " + choice):
-        encoded = tokenizer.encode(variant, add_special_tokens=False)
-        if encoded and tokenizer.decode(encoded[:1]).strip() == choice.strip():
-            ids.add(encoded[0])
-    return ids

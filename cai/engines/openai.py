@@ -119,7 +119,7 @@ class OpenAIEngine(Engine):
     def _body(self, messages: Conversation, sampling: Sampling, n: int) -> dict:
         body = {"model": self.model_id, "messages": messages, "max_tokens": sampling.max_new_tokens,
                 "temperature": max(sampling.temperature, 0.0), "n": n}
-        if sampling.temperature > 0:
+        if sampling.temperature > 0:  # 1.0 too: `vllm serve` otherwise applies the model's generation_config
             body["top_p"] = sampling.top_p
         return body
 
