@@ -184,9 +184,10 @@ def _record_counts(records: list[Record]) -> dict:
             "with_errors": sum(1 for r in records if r.errors)}
 
 
-def _feedback_row(feedback: dict) -> str:
-    where = "the policy's engine" if feedback["shared_with_policy"] else feedback["engine"]
-    return f"{feedback['model']} on {where}"
+def _feedback_row(manifest: dict) -> str:
+    feedback = manifest["feedback"]
+    reused = feedback["shared_with_policy"] and manifest["config"].get("pairs") != COLUMNS
+    return f"{feedback['model']} on {feedback['engine']}" + (" (the policy's engine, reused)" if reused else "")
 
 
 def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
@@ -194,7 +195,7 @@ def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
     console.print(stage_table(manifest["stages"]))
     console.print(key_value_table("run", {
         "model": f"{manifest['model']} on {manifest['engine']}",
-        **({"feedback": _feedback_row(manifest["feedback"])} if manifest.get("feedback") else {}),
+        **({"feedback": _feedback_row(manifest)} if manifest.get("feedback") else {}),
         "examples": f"{counts['completed']} done, {counts['skipped']} skipped, "
                     f"{counts.get('with_errors', 0)} with errors",
         "revised": f"{counts.get('changed_by_revision', 0)} answers changed by revision",
