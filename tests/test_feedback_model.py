@@ -151,3 +151,15 @@ def test_cli_rejects_bad_label_options_with_exit_2_and_no_run_folder(tmp_path, c
     assert done.returncode == 2 and not out.exists()
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --label-") and "fix:" in lines[0]
+
+
+def test_label_model_folder_that_does_not_load_is_one_line_before_the_run(tmp_path, write_jsonl):
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    prompts = write_jsonl([{"prompt": "hi"}])
+    config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "run"), "label_engine": "hf",
+                             "label_model": str(empty)})
+    with pytest.raises(CaiError) as error:  # transformers finds no config.json: fails before any weights load
+        execute_run(config, engine=ScriptedEngine(), console=QUIET, show_progress=False)
+    assert error.value.where == "--label-model" and "cannot load model" in error.value.what
+    assert not (tmp_path / "run").exists()

@@ -25,11 +25,12 @@ def test_vllm_policy_with_an_hf_judge(vllm_engine, write_jsonl, tmp_path):
         ["Write a short poem about the sea.", "Invent a name for a new colour and describe it.",
          "List some unusual hobbies."])])
     # Three 16-token samples per prompt at temperature 1 and no nucleus cut-off: nine pairs of sampled
-    # texts, so pairs of different answers reach the judge (identical pairs are skipped unasked).
+    # texts, so pairs of different answers reach the judge (identical pairs are skipped unasked). No
+    # quality gates: every 16-token sample is cut off, and flagged samples are never paired.
     config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "run"), "rounds": 1, "few_shot": 0,
                              "max_new_tokens": 16, "samples": 3, "temperature": 1.0, "top_p": 1.0,
                              "label_principles": 1, "engine": "vllm", "label_engine": "hf",
-                             "label_model": "default"})
+                             "label_model": "default", "gates": "none"})
     before = vllm_engine.prompt_tokens
     manifest = execute_run(config, engine=vllm_engine, console=Console(file=open("/dev/null", "w")),
                            show_progress=False)

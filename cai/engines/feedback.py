@@ -91,12 +91,8 @@ def check_model_folder(spec: EngineSpec) -> None:
     model = spec.model
     if model in _DEFAULT_MODELS or spec.engine == "openai":
         return
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise CaiError(f"{spec.role} '{model}' is a folder but not a model (no config.json)", spec.flag("model"),
-                           "pass a folder saved with save_pretrained, a hub id (org/name) or 'default'")
-    elif _looks_like_folder(model):
+    # What exists but does not load (no config.json, a bad file) fails at load time, also before the run.
+    if not Path(model).expanduser().exists() and _looks_like_folder(model):
         raise CaiError(f"{spec.role} folder '{model}' does not exist", spec.flag("model"),
                        "pass an existing model folder, a hub id (org/name) or 'default'")
 
@@ -176,8 +172,9 @@ def open_engine(spec: EngineSpec, *, seed: int = 0, batch_size: int = 16, option
         if where.startswith("--engine") and spec.flag("engine") != "--engine":
             raise CaiError(error.what, spec.flag("engine") + where[len("--engine"):], error.fix) from None
         raise
-    except OSError as error:  # transformers: not a model folder, or a hub id not available offline
-        raise CaiError(f"cannot load model '{spec.model}' ({str(error).splitlines()[0][:160]})", spec.flag("model"),
+    except Exception as error:  # noqa: BLE001 - transformers: no model in the folder, a hub id not available offline...
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise CaiError(f"cannot load model '{spec.model}' ({type(error).__name__}: {first})", spec.flag("model"),
                        "pass a model folder, a hub id available offline, or 'default'") from None
 
 
