@@ -11,8 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cai.engines import Engine, engine_options
-from cai.engines.feedback import (FEEDBACK, POLICY, EngineSpec, feedback_requested, feedback_spec, open_engine,
-                                  policy_spec, require_choice_scores, same_engine)
+from cai.engines.feedback import (
+    FEEDBACK,
+    POLICY,
+    EngineSpec,
+    feedback_requested,
+    feedback_spec,
+    open_engine,
+    policy_spec,
+    require_choice_scores,
+    same_engine,
+)
 from cai.label.pairs import COLUMNS
 from cai.models import resolve_model
 
