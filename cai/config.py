@@ -58,13 +58,19 @@ class RunConfig:
     meta_patterns: str | None = None    # meta: a file of regular expressions; None: prompts/quality/
     keep_flagged: bool = False          # export flagged examples too, marked in a `flags` column
     license: str | None = None          # the dataset card's license id; None leaves it for the user to fill
+    # The feedback model (cai.engines.feedback): None falls back to the policy's option; all None: the policy labels.
+    label_model: str | None = None
+    label_engine: str | None = None
+    label_base_url: list | None = None
+    label_dtype: str | None = None
+    label_gpu_memory_utilization: float | None = None
 
     # Keys that change what a run produces: a resumed run may not change them.
     RESULT_KEYS = ("prompts", "constitution", "model", "engine", "dtype", "rounds", "seed", "max_new_tokens",
                    "temperature",
                    "top_p", "few_shot", "prompt_column", "split", "templates", "label", "label_principles",
                    "pairs", "samples", "cot", "clamp", "a_column", "b_column",
-                   "gates", "echo_threshold", "repetition_threshold", "meta_patterns")
+                   "gates", "echo_threshold", "repetition_threshold", "meta_patterns", "label_model")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,4 +180,7 @@ def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | No
                            f"({getattr(config, key)!r} vs {saved.get(key)!r})", "--resume",
                            "drop the flag (or recipe line) to continue the run as it was, "
                            "or start a new run with --out")
+    from cai.engines.feedback import check_feedback_options
+
+    check_feedback_options(config)
     return config

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cai.config import RunConfig
 from cai.constitution import Constitution
 from cai.engines.base import Engine, Sampling
+from cai.engines.feedback import POLICY
 from cai.label.options import label_steps
 from cai.label.pairs import COLUMNS
 from cai.manifest import RunStats
@@ -29,6 +30,7 @@ class Chat:
     """Wraps a pure stage: asks the engine for one completion per record, then applies them."""
 
     stage: object
+    role = POLICY  # generation stages run on the policy's engine
 
     @property
     def name(self) -> str:
@@ -62,15 +64,17 @@ def chunks(items: list, size: int) -> Iterable[list]:
         yield items[start:start + size]
 
 
-def run_steps(steps: list, records: list[Record], engine: Engine, sampling: Sampling, config: RunConfig,
-              stats: RunStats, progress: StageProgress, on_chunk_done) -> int:
-    """Returns how many examples finished. `on_chunk_done(records)` persists each finished chunk."""
+def run_steps(steps: list, records: list[Record], engines: Engine | dict[str, Engine], sampling: Sampling,
+              config: RunConfig, stats: RunStats, progress: StageProgress, on_chunk_done) -> int:
+    """Returns how many examples finished. `on_chunk_done(records)` persists each finished chunk.
+    `engines`: one engine for every step, or one per role (each step's `role`: policy or feedback)."""
     for step in steps:
         progress.add(step.name, len(records))
     finished = 0
     for chunk in chunks(records, config.chunk_size):
         for step in steps:
             started = time.perf_counter()
+            engine = engines if isinstance(engines, Engine) else engines[getattr(step, "role", POLICY)]
             chunk, prompt_tokens, completion_tokens = step.execute(engine, chunk, sampling,
                                                                    progress.callback(step.name))
             stats.stage(step.name).add(len(chunk), time.perf_counter() - started, prompt_tokens, completion_tokens)

@@ -13,28 +13,28 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 
 from cai import paths
 from cai.card import write_card
 from cai.config import RunConfig
 from cai.constitution import load_constitution
-from cai.engines import Sampling, build_engine, engine_options
+from cai.engines import Sampling
 from cai.errors import CaiError
 from cai.export import export_dataset
 from cai.inputs import Skipped, load_prompts, require_rows
 from cai.label.dataset import load_pairs
-from cai.label.options import label_report
+from cai.label.options import label_note, label_report
 from cai.label.pairs import COLUMNS
 from cai.label.stats import summary_rows as label_summary_rows
 from cai.manifest import RunStats, now, versions
-from cai.models import check_model, resolve_model
+from cai.models import check_model
 from cai.pipeline import build_steps, run_steps
 from cai.progress import StageProgress, key_value_table, stage_table
 from cai.quality import gate_summary
 from cai.quality_report import quality_report
 from cai.quality_report import summary_line as quality_summary_line
 from cai.records import Record
+from cai.run_engines import open_run_engines
 from cai.stages import few_shot_turns
 from cai.store import CONSTITUTION, DATASET, RunStore
 from cai.templates import Renderer
@@ -65,10 +65,10 @@ def _too_long(records: list[Record], engine, prefix: list, config: RunConfig) ->
 
 
 def _manifest(config: RunConfig, engine, model_name: str, constitution, stats: RunStats, counts: dict,
-              status: str, created: str, splits: dict | None = None) -> dict:
+              status: str, created: str, splits: dict | None = None, feedback: dict | None = None) -> dict:
     return {"cai_version": versions()["cai"], "status": status, "created_at": created, "updated_at": now(),
             "model": model_name, "model_path": engine.model_id, "engine": engine.name, "engine_info": engine.info,
-            "engine_choice": getattr(engine, "choice", None),
+            "engine_choice": getattr(engine, "choice", None), "feedback": feedback,
             "constitution": {"name": constitution.name, "version": constitution.version,
                              "source": constitution.source, "principles": len(constitution.principles),
                              "comparisons": len(constitution.comparisons)},
@@ -78,9 +78,11 @@ def _manifest(config: RunConfig, engine, model_name: str, constitution, stats: R
 
 
 def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
-                console: Console | None = None, show_progress: bool = True, engine=None) -> dict:
-    """`engine`: an already built engine to use instead of building one from the config (tests, notebooks);
-    the caller then owns it and closes it."""
+                console: Console | None = None, show_progress: bool = True, engine=None,
+                feedback_engine=None) -> dict:
+    """`engine` (the policy's) and `feedback_engine`: already built engines to use instead of building them
+    from the config (tests, notebooks); the caller then owns them and closes them. Without
+    `feedback_engine` the --label-* options decide (see cai.run_engines)."""
     console = console or Console(stderr=True)
     constitution_path = Path(config.constitution) if config.constitution else paths.default_constitution()
     snapshot = Path(config.out) / CONSTITUTION if config.out else None
@@ -111,16 +113,9 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
                       "--a-column/--b-column choose others)", markup=False, highlight=False)
 
-    owns_engine = engine is None
-    if owns_engine:
-        model_path, model_name = resolve_model(config.model)
-        with console.status(Text(f"loading {model_name} on the {config.engine} engine")):
-            engine = build_engine(config.engine, model_path, seed=config.seed, dtype=config.dtype,
-                                  batch_size=config.batch_size, **engine_options(config))
-        if config.engine == "auto":
-            console.print(f"engine: {engine.choice['chosen']} — {engine.choice['reason']}", markup=False)
-    else:
-        model_name = config.model
+    steps = build_steps(config, constitution, renderer)
+    engines = open_run_engines(config, console, label_note(config, constitution) is None, engine, feedback_engine)
+    engine, model_name = engines.policy, engines.policy_name
     try:
         previous = store.read_manifest() if resume else {}
         if previous.get("engine") and previous["engine"] != engine.name:
@@ -153,18 +148,17 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
             counts["pending"] -= len(chunk)
             session["finished"] += len(chunk)
             store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
-                                           "running", created))
+                                           "running", created, feedback=engines.feedback_section(stats, steps)))
 
         sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                             top_p=config.top_p, seed=config.seed)
-        steps = build_steps(config, constitution, renderer)
         try:
             with StageProgress(console, enabled=show_progress) as progress:
-                run_steps(steps, pending, engine, sampling, config, stats, progress, checkpoint)
+                run_steps(steps, pending, engines.by_role(), sampling, config, stats, progress, checkpoint)
         except KeyboardInterrupt:
             stats.stages = finished_stages  # the unfinished chunk is redone on resume: count it then
             store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
-                                           "interrupted", created))
+                                           "interrupted", created, feedback=engines.feedback_section(stats, steps)))
             console.print(f"[yellow]interrupted[/]: finished examples are saved; continue with "
                           f"`cai run --out {escape(str(config.out))} --resume`")
             raise
@@ -173,14 +167,14 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         splits = export_dataset(all_records, store.path / DATASET, config.test_size, config.min_margin,
                                 config.keep_flagged)
         counts.update(_record_counts(all_records))
-        manifest = _manifest(config, engine, model_name, constitution, stats, counts, "complete", created, splits)
+        manifest = _manifest(config, engine, model_name, constitution, stats, counts, "complete", created, splits,
+                             engines.feedback_section(stats, steps))
         manifest["labels"] = label_report(config, constitution, all_records)
         manifest["quality"] = quality_report(all_records, gate_summary(config), config.keep_flagged)
         store.write_manifest(manifest)
         write_card(store.path / DATASET, manifest, (store.path / CONSTITUTION).read_text(encoding="utf-8"))
     finally:
-        if owns_engine:
-            engine.close()
+        engines.close()
     _print_summary(console, manifest, store.path)
     return manifest
 
@@ -192,11 +186,18 @@ def _record_counts(records: list[Record]) -> dict:
             "with_errors": sum(1 for r in records if r.errors)}
 
 
+def _feedback_row(manifest: dict) -> str:
+    feedback = manifest["feedback"]
+    reused = feedback["shared_with_policy"] and manifest["config"].get("pairs") != COLUMNS
+    return f"{feedback['model']} on {feedback['engine']}" + (" (the policy's engine, reused)" if reused else "")
+
+
 def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
     counts, splits = manifest["counts"], manifest["splits"]
     console.print(stage_table(manifest["stages"]))
     console.print(key_value_table("run", {
         "model": f"{manifest['model']} on {manifest['engine']}",
+        **({"feedback": _feedback_row(manifest)} if manifest.get("feedback") else {}),
         "examples": f"{counts['completed']} done, {counts['skipped']} skipped, "
                     f"{counts.get('with_errors', 0)} with errors",
         "revised": f"{counts.get('changed_by_revision', 0)} answers changed by revision",

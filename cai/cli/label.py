@@ -25,9 +25,15 @@ def label_command(
                                                 "found by name, or the turns the two answers share.")] = None,
     split: Annotated[Optional[str], Opt(help="Split of a hub dataset or DatasetDict. (default: train)")] = None,
     limit: Annotated[Optional[int], Opt(help="Use only the first N valid rows.")] = None,
-    model: Annotated[Optional[str], Opt(help="Feedback model: hub id, local folder or 'default'.")] = None,
+    model: Annotated[Optional[str], Opt(help="Feedback model: hub id, local folder or 'default' (here the only "
+                                        "model; --label-model, when given, takes precedence).")] = None,
     engine: Annotated[Optional[str], Opt(help="Inference engine, as for `cai run`; engine options such as a "
                                          "server URL can come from a --config recipe.")] = None,
+    label_model: Annotated[Optional[str], Opt(help="Feedback model, as in `cai run` (same as --model here).")] = None,
+    label_engine: Annotated[Optional[str], Opt(help="Engine of the feedback model: auto, vllm, hf or openai.")] = None,
+    label_base_url: Annotated[Optional[list[str]], Opt(help="With --label-engine openai: the judge's server URL; "
+                                                       "repeat it or separate with commas.")] = None,
+    label_dtype: Annotated[Optional[str], Opt(help="Precision of the feedback model. (default: --dtype)")] = None,
     constitution: Annotated[Optional[str], Opt(help="Constitution YAML whose comparisons are asked. "
                                                "Default: the bundled one.")] = None,
     label_principles: Annotated[Optional[int], Opt(help="Comparison principles per pair, each asked in both "
@@ -65,6 +71,10 @@ def label_command(
     flags.update(prompts=dataset, pairs="columns")  # no --a-column/--b-column: found by name when the rows are read
     if "clamp" in flags:
         flags["clamp"] = parse_clamp(flags["clamp"])
+    if "label_base_url" in flags:
+        from cai.engines.feedback import split_urls
+
+        flags["label_base_url"] = split_urls(flags["label_base_url"])
     if resume and not out:
         raise CaiError("--resume needs the run folder", "--out", "add --out outputs/<run>")
     saved = RunStore(out).saved_config() if resume and out else None

@@ -14,6 +14,7 @@ Opt = typer.Option
 LABELS = "Preference labels (RLAIF)"
 ENGINES = "Engines (vllm, openai)"
 QUALITY = "Quality gates"
+FEEDBACK = "Feedback model (the labeller; default: the policy)"
 
 
 @app.command("run")
@@ -101,6 +102,19 @@ def run_command(
         "(default: drop them)"))] = None,
     license: Annotated[Optional[str], Opt(help="License id written into the dataset card, e.g. apache-2.0. "
                                           "(default: none; the card says to fill it in)")] = None,
+    label_model: Annotated[Optional[str], Opt(rich_help_panel=FEEDBACK, help=(
+        "Feedback model that labels the pairs: hub id, local folder, 'default' or a served id. "
+        "(default: the policy, --model)"))] = None,
+    label_engine: Annotated[Optional[str], Opt(rich_help_panel=FEEDBACK, help=(
+        "Engine of the feedback model: auto, vllm, hf or openai. (default: --engine)"))] = None,
+    label_base_url: Annotated[Optional[list[str]], Opt(rich_help_panel=FEEDBACK, help=(
+        "With --label-engine openai: the judge's server URL; repeat it or separate with commas. "
+        "(default: --base-url)"))] = None,
+    label_dtype: Annotated[Optional[str], Opt(rich_help_panel=FEEDBACK, help=(
+        "Precision of the feedback model: auto, float32 or bfloat16. (default: --dtype)"))] = None,
+    label_gpu_memory_utilization: Annotated[Optional[float], Opt(rich_help_panel=FEEDBACK, help=(
+        "vllm: the feedback engine's share of GPU memory; two in-process vLLM engines on one GPU need "
+        "shares that add up to at most ~0.9, e.g. 0.45 each. (default: --gpu-memory-utilization)"))] = None,
     config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
     verbose: Annotated[bool, Opt("--verbose", help="Show other libraries' warnings and notices too "
@@ -120,6 +134,10 @@ def run_command(
              if k not in ("resume", "force", "config", "quiet", "verbose") and v is not None}
     if "base_url" in flags:
         flags["base_url"] = [u.strip() for item in flags["base_url"] for u in item.split(",") if u.strip()] or None
+    if "label_base_url" in flags:
+        from cai.engines.feedback import split_urls
+
+        flags["label_base_url"] = split_urls(flags["label_base_url"])
     if "clamp" in flags:
         from cai.label.options import parse_clamp
 

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from cai.engines.base import Engine, Sampling
+from cai.engines.feedback import FEEDBACK, POLICY
 from cai.label.judge import CHOICES, Planner, Question, preference, score, skip_reason, verdict
 from cai.label.pairs import PairMode, pairs_for
 from cai.quality import GateSettings, Turn, check_turn
@@ -69,6 +70,7 @@ class LabelStep:
     mode: PairMode
     clamp: tuple[float, float] | None = None  # chain-of-thought only
     name: str = "label"
+    role = FEEDBACK  # the feedback model judges (a class attribute, not a field)
 
     def execute(self, engine: Engine, records: list[Record], sampling: Sampling,
                 progress) -> tuple[list[Record], int, int]:
@@ -147,6 +149,7 @@ class SampleStep:
     count: int
     gates: GateSettings = field(default_factory=GateSettings)
     name: str = "sample"
+    role = POLICY  # more answers from the policy
 
     def execute(self, engine: Engine, records: list[Record], sampling: Sampling,
                 progress) -> tuple[list[Record], int, int]:
