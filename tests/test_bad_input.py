@@ -71,31 +71,48 @@ def test_every_command_checks_its_model_first(tmp_path, command):
     assert "model folder not found" in line and not (tmp_path / "out").exists()
 
 
-def broken_model(tmp_path: Path) -> Path:
-    """A folder that passes the up-front check (it has config.json) but that transformers cannot load."""
-    folder = tmp_path / "broken-model"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
-    return folder
+# A command that fails in a way cai does not expect: the funnel must still end it in one line. (A model
+# that cannot load is an expected failure now: `cannot load model …`, exit 2.)
+BOOM = """
+import sys
+from cai.cli import app, main
+
+@app.command("boom")
+def boom() -> None:
+    raise RuntimeError("kaboom")
+
+sys.argv = ["cai", *sys.argv[1:]]
+main()
+"""
 
 
-def test_unexpected_error_is_one_line_naming_the_traceback_file(tmp_path):
-    result = cai("run", "--model", broken_model(tmp_path), "--engine", "hf", "--out", tmp_path / "run", "--quiet")
-    line = one_line(result, status=1)
-    assert line.startswith("error: unexpected ") and "--debug" in line
+def boom(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BOOM, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_unexpected_error_is_one_line_naming_the_traceback_file():
+    line = one_line(boom("boom"), status=1)
+    assert line.startswith("error: unexpected ") and "kaboom" in line and "--debug" in line
     written = Path(line.split("traceback in ", 1)[1].split(" — ", 1)[0])
     assert written.is_file() and "Traceback (most recent call last)" in written.read_text()
     written.unlink()
-    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("how", [["--debug"], "CAI_DEBUG"])
-def test_debug_shows_the_traceback(tmp_path, how):
-    args = ["run", "--model", broken_model(tmp_path), "--engine", "hf", "--out", tmp_path / "run", "--quiet"]
-    result = cai(*how, *args) if how == ["--debug"] else cai(*args, env={"CAI_DEBUG": "1"})
+def test_debug_shows_the_traceback(how):
+    result = boom(*how, "boom") if how == ["--debug"] else boom("boom", env={"CAI_DEBUG": "1"})
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: unexpected ")
+
+
+def test_a_model_folder_that_cannot_load_is_one_line(tmp_path):
+    folder = tmp_path / "broken-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    line = one_line(cai("run", "--model", folder, "--engine", "hf", "--out", tmp_path / "run", "--quiet"))
+    assert "cannot load model" in line and "--model" in line and not (tmp_path / "run").exists()
 
 
 def test_usage_errors_are_one_line(tmp_path):

@@ -91,10 +91,11 @@ def check_model_folder(spec: EngineSpec) -> None:
     model = spec.model
     if model in _DEFAULT_MODELS or spec.engine == "openai":
         return
-    # What exists but does not load (no config.json, a bad file) fails at load time, also before the run.
-    if not Path(model).expanduser().exists() and _looks_like_folder(model):
-        raise CaiError(f"{spec.role} folder '{model}' does not exist", spec.flag("model"),
-                       "pass an existing model folder, a hub id (org/name) or 'default'")
+    # The same local checks as the policy's --model (cai.models); hub ids are checked when they load.
+    if _looks_like_folder(model) or Path(model).expanduser().exists():
+        from cai.models import check_model
+
+        check_model(model, spec.flag("model"), spec.engine)
 
 
 def check_spec(spec: EngineSpec, base_url_given: bool, only_own: bool = False) -> None:
