@@ -37,6 +37,7 @@ class OpenAIOptions:
     backoff: float = 0.5
     requested_model: str | None = None   # what the user typed for --model ('default', a hub id, ...)
     max_model_len: int | None = None
+    seed: int = 0   # the run's seed, sent with every request so a server that honours it repeats itself
 
     @classmethod
     def from_options(cls, options: dict, seed: int = 0) -> OpenAIOptions:
@@ -44,7 +45,7 @@ class OpenAIOptions:
         urls = [urls] if isinstance(urls, str) else list(urls)
         known = {k: options[k] for k in ("api_key_env", "concurrency", "timeout", "max_retries", "backoff",
                                          "requested_model", "max_model_len") if options.get(k) is not None}
-        return cls(base_urls=tuple(normalise_base_url(u) for u in urls), **known)
+        return cls(base_urls=tuple(normalise_base_url(u) for u in urls), seed=seed, **known)
 
 
 class OpenAIEngine(Engine):
@@ -64,7 +65,7 @@ class OpenAIEngine(Engine):
         self.info = {"base_urls": list(options.base_urls), "served_model": model,
                      "concurrency": options.concurrency, "timeout_s": options.timeout,
                      "max_retries": options.max_retries, "api_key_env": options.api_key_env,
-                     "api_key_set": self.api_key is not None,
+                     "api_key_set": self.api_key is not None, "seed": options.seed,
                      "token_counts": "local tokenizer" if self.tokenizer else "estimated (about 4 characters a token)"}
 
     def _pool(self) -> ServerPool:
@@ -118,7 +119,7 @@ class OpenAIEngine(Engine):
 
     def _body(self, messages: Conversation, sampling: Sampling, n: int) -> dict:
         body = {"model": self.model_id, "messages": messages, "max_tokens": sampling.max_new_tokens,
-                "temperature": max(sampling.temperature, 0.0), "n": n}
+                "temperature": max(sampling.temperature, 0.0), "n": n, "seed": sampling.seed}
         if sampling.temperature > 0:  # 1.0 too: `vllm serve` otherwise applies the model's generation_config
             body["top_p"] = sampling.top_p
         return body
