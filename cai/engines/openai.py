@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
 from cai.engines.choices import probs_from_top_k, text_variants
 from cai.engines.http_client import RetryPolicy, ServerPool, normalise_base_url, run_sync
+from cai.engines.roles import TemplateRoles
 from cai.engines.server_model import choose_model, estimate_tokens, load_tokenizer
 from cai.errors import CaiError
 from cai.records import Conversation
@@ -62,6 +63,8 @@ class OpenAIEngine(Engine):
         model, self._server_context = choose_model(served, options.requested_model, model_path, options.base_urls)
         super().__init__(model)
         self.tokenizer = load_tokenizer(model)
+        # The server applies the template; with the model's tokenizer here we know what it accepts.
+        self.roles = TemplateRoles(self.tokenizer)
         self.info = {"base_urls": list(options.base_urls), "served_model": model,
                      "concurrency": options.concurrency, "timeout_s": options.timeout,
                      "max_retries": options.max_retries, "api_key_env": options.api_key_env,
@@ -90,7 +93,8 @@ class OpenAIEngine(Engine):
     def count_tokens(self, conversation: Conversation) -> int:
         if self.tokenizer is None:
             return estimate_tokens(conversation)
-        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(self.roles.fit(conversation), tokenize=False,
+                                                  add_generation_prompt=True)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _gather(self, bodies: list[dict], progress: ProgressFn | None, count_tokens: bool) -> list[dict]:
@@ -118,7 +122,7 @@ class OpenAIEngine(Engine):
         return run_sync(run_all()) if bodies else []
 
     def _body(self, messages: Conversation, sampling: Sampling, n: int) -> dict:
-        body = {"model": self.model_id, "messages": messages, "max_tokens": sampling.max_new_tokens,
+        body = {"model": self.model_id, "messages": self.roles.fit(messages), "max_tokens": sampling.max_new_tokens,
                 "temperature": max(sampling.temperature, 0.0), "n": n, "seed": sampling.seed}
         if sampling.temperature > 0:  # 1.0 too: `vllm serve` otherwise applies the model's generation_config
             body["top_p"] = sampling.top_p
