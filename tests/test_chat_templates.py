@@ -85,10 +85,11 @@ def alternates(conversation) -> bool:
 def test_few_shot_goes_first_after_a_system_message_and_roles_alternate(messages):
     prefix, requests = stage_requests(messages)
     assert prefix and prefix[-1]["role"] == "assistant"
+    lead = messages[:1] if messages[0]["role"] == "system" else []
     for request in requests:
-        body = request[1:] if messages[0]["role"] == "system" else request
-        assert request[0] == messages[0]  # the system message (or the first worked example) leads
-        assert body[:len(prefix)] == prefix  # the shared prefix right after it, for the prefix cache
+        # The system message (if any) leads, then the shared prefix, for the prefix cache.
+        assert request[:len(lead) + len(prefix)] == lead + prefix
+        body = request[len(lead):]
         assert alternates(body) and alternates(fold_system(request))
 
 

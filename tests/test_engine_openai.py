@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from run_shape import cli_args, run_shape
+from run_shape import cli_args, run_content, run_shape
 from servers import free_port
 
 from cai.engines import Sampling, build_engine
@@ -244,6 +244,7 @@ def test_cli_run_through_a_real_vllm_server_matches_hf_structure(tmp_path, vllm_
     assert manifest["engine_info"]["base_urls"] == [vllm_server.base_url]
     assert manifest["engine_info"]["token_counts"] == "local tokenizer"
     assert run_shape(out) == run_shape(hf_reference_run)
+    assert run_content(out) == run_content(hf_reference_run)
     for path in out.rglob("*"):
         if path.is_file():
             assert b"sk-never-written-42" not in path.read_bytes(), path
