@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from cai.constitution import Constitution, Principle
 from cai.engines.base import Completion
+from cai.engines.roles import fold_system
 from cai.principle_fit import applicable
 from cai.quality import GateSettings, Turn, check_turn
 from cai.records import Conversation, Record, Round
@@ -49,7 +50,8 @@ def few_shot_turns(constitution: Constitution, renderer: Renderer, count: int) -
     turns: Conversation = []
     for example in constitution.few_shot[:count]:
         principle = constitution.principle(example.principle)
-        turns += [dict(m) for m in example.messages]
+        # A worked example's own system message would sit mid-conversation: fold it into its user turn.
+        turns += fold_system([dict(m) for m in example.messages])
         turns.append({"role": "assistant", "content": example.response})
         turns.append({"role": "user", "content": renderer.render("critique", principle=principle,
                                                                  response=example.response)})

@@ -102,6 +102,17 @@ def test_placement_is_pure():
     assert with_few_shot([], messages) == messages
 
 
+def test_a_worked_example_with_its_own_system_message_keeps_the_prefix_alternating():
+    import dataclasses
+
+    constitution = load_constitution(default_constitution())
+    example = constitution.few_shot[0]
+    with_system = dataclasses.replace(example, messages=(SYSTEM, *example.messages))
+    constitution = dataclasses.replace(constitution, few_shot=[with_system])
+    prefix = few_shot_turns(constitution, Renderer(), 1)
+    assert alternates(prefix) and prefix[0]["content"].startswith(SYSTEM["content"] + "\n\n")
+
+
 def test_fold_system_joins_the_next_user_turn():
     assert fold_system([SYSTEM, {"role": "user", "content": "hi"}]) == [
         {"role": "user", "content": "You are a terse assistant.\n\nhi"}]
