@@ -285,7 +285,9 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
 
     with safe_open(str(model / "model.safetensors"), "pt") as trained, \
             safe_open(str(Path(default_model_path) / "model.safetensors"), "pt") as base:
-        assert any(not trained.get_tensor(k).float().equal(base.get_tensor(k).float()) for k in base.keys())
+        shared = sorted(set(trained.keys()) & set(base.keys()))
+        assert len(shared) > 10
+        assert any(not trained.get_tensor(k).float().equal(base.get_tensor(k).float()) for k in shared)
     assert set(report["per_category"]) == {"harm-weapons", "privacy", "benign-lookalike"}
     assert report["per_group"]["harmful"]["prompts"] == 2 and report["per_group"]["benign"]["prompts"] == 2
     for aspect in ("harmlessness", "helpfulness"):
