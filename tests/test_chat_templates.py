@@ -139,7 +139,7 @@ def test_a_real_run_through_a_strict_template(template, strict_models, write_jso
     result = subprocess.run([sys.executable, "-m", "cai", "run", "--engine", "hf", "--model", strict_models[template],
                              "--prompts", str(prompts), "--rounds", "1", "--max-new-tokens", "16", "--few-shot", "1",
                              "--dtype", "float32", "--no-label", "--test-size", "0", "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=600, env=dict(os.environ))
+                            capture_output=True, text=True, timeout=1800, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["completed"] == 2, manifest["counts"]
