@@ -52,11 +52,6 @@ def run_shape(run_dir: str | Path) -> dict:
             "sft_rows": sum(len(dataset[s]) for s in dataset if s.endswith("_sft"))}
 
 
-# Greedy answers of the same model on two engines in the same precision agree on their first tokens;
-# later tokens may part ways (kernels round differently). Measured: see the vLLM engine test.
-AGREED_TOKENS = 4
-
-
 def run_content(run_dir: str | Path) -> dict:
     """What must be equal between engines running the same model greedily on RUN_OPTIONS, whatever their
     precision: the sampled principles, the split of each example, and the prompt tokens of the first
@@ -71,9 +66,3 @@ def run_content(run_dir: str | Path) -> dict:
             "sft_split": {name: sorted(dataset[name]["prompt_id"]) for name in ("train_sft", "test_sft")},
             "respond_prompt_tokens": manifest["stages"]["respond"]["prompt_tokens"]}
 
-
-def first_tokens(run_dir: str | Path, tokenizer, count: int = AGREED_TOKENS) -> dict:
-    """The first tokens of each example's initial (greedy) answer."""
-    lines = (Path(run_dir) / "traces.jsonl").read_text().splitlines()
-    return {r["id"]: tokenizer(r["initial_response"], add_special_tokens=False)["input_ids"][:count]
-            for r in map(json.loads, lines)}
