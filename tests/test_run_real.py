@@ -131,7 +131,7 @@ def test_sigkill_mid_chunk_then_resume_gives_the_uninterrupted_run(tmp_path, def
 
     shown = cai("inspect", str(out), env={**os.environ, "COLUMNS": "300"})  # killed for real, as it lies on disk
     assert shown.returncode == 0, shown.stderr[-2000:]
-    assert "4 finished, 4 pending" in shown.stdout and "running" in shown.stdout, shown.stdout
+    assert "4 finished" in shown.stdout and "running or killed" in shown.stdout, shown.stdout
 
     result = cai(*args, "--out", str(out), "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
