@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cai.label.stats import keeps
 from cai.records import Record
-from cai.sampling import stable_fraction
+from cai.sampling import conversation_key, stable_fraction
 
 SPLITS = ("train_sft", "test_sft", "train_prefs", "test_prefs")
 
@@ -46,21 +46,47 @@ def preference(record: Record, min_margin: float = 0.0) -> tuple[str, str, float
     return final, record.initial_response, None
 
 
+def _round_index(name: str) -> int | None:
+    """`round-2` -> 2; None for any other answer name."""
+    head, _, number = name.partition("-")
+    return int(number) if head == "round" and number.isdigit() else None
+
+
+def _steps(record: Record) -> dict:
+    """The H4 string columns of the row: what produced the two answers of the exported pair.
+
+    initial vs final (or no label): the initial answer and the last round. `rounds:I,J`: round I's answer
+    and round J's, with the critique and revision prompt of round J. Policy samples and a dataset's
+    columns: the pair's two answers in pair order; no critique produced them, so those columns are empty."""
+    names = (record.preference or {}).get("pair") or ["initial", "final"]
+    if list(names) == ["initial", "final"]:
+        earlier, later = 0, len(record.rounds)
+    else:
+        earlier, later = (_round_index(n) for n in names)
+    if earlier is None or later is None:
+        verdict = record.preference
+        by_name = {verdict["chosen_name"]: verdict["chosen"], verdict["rejected_name"]: verdict["rejected"]}
+        return {"init_response": by_name[names[0]], "critic_prompt": "", "critic_response": "",
+                "revision_prompt": "", "revision_response": by_name[names[1]]}
+    last = record.rounds[later - 1] if later else None
+    return {"init_response": record.answer_after(earlier) or "",
+            "critic_prompt": last.critique_prompt if last else "", "critic_response": last.critique if last else "",
+            "revision_prompt": last.revision_prompt if last else "",
+            "revision_response": (record.answer_after(later) if later else "") or ""}
+
+
 def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
     pair = preference(record, min_margin)
     if pair is None:
         return None
     chosen, rejected, score = pair
-    last = record.rounds[-1] if record.rounds else None
     return {
         "prompt_id": record.id, "category": record.category or "",
         "prompt": record.messages, "chosen": _assistant(chosen), "rejected": _assistant(rejected),
         "score_chosen": score if score is not None else 1.0,
         "score_rejected": 1.0 - score if score is not None else 0.0,
         "margin": 2.0 * score - 1.0 if score is not None else 1.0,
-        "init_prompt": _last_user(record), "init_response": record.initial_response or "",
-        "critic_prompt": last.critique_prompt if last else "", "critic_response": last.critique if last else "",
-        "revision_prompt": last.revision_prompt if last else "", "revision_response": last.revision if last else "",
+        "init_prompt": _last_user(record), **_steps(record),
         # Pairs of policy samples never include a flagged sample; other pairs end in the final answer.
         "flags": [] if record.samples and not record.rounds else record.flags,
     }
@@ -69,10 +95,11 @@ def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
 def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0,
                keep_flagged: bool = False) -> dict[str, list[dict]]:
     """Rows of each split. A row whose `flags` are not empty (its final answer failed a quality gate)
-    is left out unless `keep_flagged`."""
+    is left out unless `keep_flagged`. The split follows the prompt conversation, not the row id, so the
+    same prompt at two rows (or renamed duplicate ids) never lands in both train and test."""
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for record in sorted(records, key=lambda r: r.id):
-        part = "test" if stable_fraction(record.id) < test_size else "train"
+        part = "test" if stable_fraction(conversation_key(record.messages)) < test_size else "train"
         for kind, row in (("sft", sft_row(record)), ("prefs", pref_row(record, min_margin))):
             if row is not None and (keep_flagged or not row["flags"]):
                 rows[f"{part}_{kind}"].append(row)

@@ -4,6 +4,7 @@ whichever order examples run in, so a resumed run samples exactly what the first
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections.abc import Sequence
 
@@ -30,7 +31,13 @@ def pick_many(items: Sequence, k: int, rng: random.Random) -> list:
     return chosen
 
 
-def stable_fraction(example_id: str, salt: str = "split") -> float:
-    """A number in [0, 1) fixed by the id: used to put an example in the train or the test split."""
-    digest = hashlib.sha256(f"{salt}\x1f{example_id}".encode()).digest()
+def conversation_key(messages: Sequence[dict]) -> str:
+    """A canonical text of a conversation's roles and contents (extra message keys ignored)."""
+    return json.dumps([[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False)
+
+
+def stable_fraction(key: str, salt: str = "split") -> float:
+    """A number in [0, 1) fixed by the key (a prompt's `conversation_key`): puts an example in the train
+    or the test split."""
+    digest = hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64

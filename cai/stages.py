@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from cai.constitution import Constitution, Principle
 from cai.engines.base import Completion
+from cai.engines.roles import fold_system
 from cai.principle_fit import applicable
 from cai.quality import GateSettings, Turn, check_turn
 from cai.records import Conversation, Record, Round
@@ -34,12 +35,23 @@ def sample_principle(constitution: Constitution, seed: int, example_id: str, rou
                          example_rng(seed, example_id, "principle", round_index))
 
 
+def with_few_shot(prefix: Conversation, messages: Conversation) -> Conversation:
+    """The worked examples placed where every chat template accepts them: first, or right after a
+    leading system message (which templates only accept first). The prefix ends on an assistant turn
+    and the record's turns start with a user turn, so user/assistant alternation holds at the join."""
+    if messages and messages[0]["role"] == "system":
+        return [messages[0], *prefix, *messages[1:]]
+    return [*prefix, *messages]
+
+
 def few_shot_turns(constitution: Constitution, renderer: Renderer, count: int) -> Conversation:
-    """The worked examples as chat turns; they go first so every request shares this prefix."""
+    """The worked examples as chat turns; they go first (after any system message) so every request
+    shares this prefix."""
     turns: Conversation = []
     for example in constitution.few_shot[:count]:
         principle = constitution.principle(example.principle)
-        turns += [dict(m) for m in example.messages]
+        # A worked example's own system message would sit mid-conversation: fold it into its user turn.
+        turns += fold_system([dict(m) for m in example.messages])
         turns.append({"role": "assistant", "content": example.response})
         turns.append({"role": "user", "content": renderer.render("critique", principle=principle,
                                                                  response=example.response)})
@@ -105,7 +117,7 @@ class CritiqueStage:
         conversations = []
         for record in records:
             _, prompt = self._prompt(record)
-            conversations.append(self.prefix + record.messages + [
+            conversations.append(with_few_shot(self.prefix, record.messages) + [
                 {"role": "assistant", "content": record.latest_response},
                 {"role": "user", "content": prompt}])
         return [copy.deepcopy(c) for c in conversations]
@@ -146,7 +158,7 @@ class RevisionStage:
         conversations = []
         for record in records:
             answer, current, prompt = self._context(record)
-            conversations.append(self.prefix + record.messages + [
+            conversations.append(with_few_shot(self.prefix, record.messages) + [
                 {"role": "assistant", "content": answer},
                 {"role": "user", "content": current.critique_prompt},
                 {"role": "assistant", "content": current.critique},

@@ -50,3 +50,19 @@ def run_shape(run_dir: str | Path) -> dict:
             "trace_keys": set().union(*(key_paths(r) for r in records)),
             "splits": {name: sorted(split.column_names) for name, split in dataset.items()},
             "sft_rows": sum(len(dataset[s]) for s in dataset if s.endswith("_sft"))}
+
+
+def run_content(run_dir: str | Path) -> dict:
+    """What must be equal between engines running the same model greedily on RUN_OPTIONS, whatever their
+    precision: the sampled principles, the split of each example, and the prompt tokens of the first
+    stage (its prompts do not depend on any answer)."""
+    from datasets import load_from_disk
+
+    run_dir = Path(run_dir)
+    records = {r["id"]: r for r in map(json.loads, (run_dir / "traces.jsonl").read_text().splitlines())}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    dataset = load_from_disk(str(run_dir / "dataset"))
+    return {"principles": {i: [r["principle_id"] for r in record["rounds"]] for i, record in records.items()},
+            "sft_split": {name: sorted(dataset[name]["prompt_id"]) for name in ("train_sft", "test_sft")},
+            "respond_prompt_tokens": manifest["stages"]["respond"]["prompt_tokens"]}
+

@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from run_shape import cli_args, run_shape
+from run_shape import cli_args, run_content, run_shape
 from servers import free_port
 
 from cai.engines import Sampling, build_engine
@@ -190,6 +190,29 @@ def test_greedy_samples_are_one_request_repeated():
     assert server.chats[0]["n"] == 1 and completion.texts == ["echo: question 0"] * 3
 
 
+def test_every_request_carries_the_runs_seed():
+    with FakeServer() as server:
+        engine = engine_for(server)
+        engine.chat(conversations(2), Sampling(max_new_tokens=5, temperature=0.8, seed=17))
+        engine.chat(conversations(1), Sampling(max_new_tokens=5, temperature=0.0, seed=5))
+    assert [body["seed"] for body in server.chats] == [17, 17, 5]
+
+
+def test_the_cli_sends_its_seed_to_the_server(tmp_path, write_jsonl):
+    from rich.console import Console
+
+    from cai.config import resolve_config
+    from cai.runner import execute_run
+
+    prompts = write_jsonl([{"id": "a", "prompt": "hello"}])
+    with FakeServer() as server:
+        config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "run"), "engine": "openai",
+                                 "base_url": [server.url], "model": "default", "rounds": 1, "seed": 23,
+                                 "max_new_tokens": 4, "test_size": 0.0, "label": False})
+        execute_run(config, console=Console(file=open(os.devnull, "w")), show_progress=False)
+    assert server.chats and {body["seed"] for body in server.chats} == {23}
+
+
 def test_model_choice():
     served = [[{"id": "org/model", "max_model_len": 4096}]]
     assert choose_model(served, "default", "/local/default", ["u"]) == ("org/model", 4096)
@@ -221,6 +244,7 @@ def test_cli_run_through_a_real_vllm_server_matches_hf_structure(tmp_path, vllm_
     assert manifest["engine_info"]["base_urls"] == [vllm_server.base_url]
     assert manifest["engine_info"]["token_counts"] == "local tokenizer"
     assert run_shape(out) == run_shape(hf_reference_run)
+    assert run_content(out) == run_content(hf_reference_run)
     for path in out.rglob("*"):
         if path.is_file():
             assert b"sk-never-written-42" not in path.read_bytes(), path
@@ -241,3 +265,7 @@ def test_server_scores_and_counts_like_the_in_process_engine(vllm_server, vllm_e
     [completion] = engine.chat([QUESTION], Sampling(max_new_tokens=6, temperature=0.0))
     assert completion.prompt_tokens == engine.count_tokens(QUESTION) == vllm_engine.count_tokens(QUESTION)
     assert 1 <= completion.completion_tokens <= 6
+    # The run's seed reaches the server: the same seeded sampling request twice gives the same text.
+    sampled = Sampling(max_new_tokens=12, temperature=1.0, seed=11)
+    first, second = engine.chat([QUESTION, QUESTION], sampled)
+    assert first.text == second.text and engine.chat([QUESTION], sampled)[0].text == first.text

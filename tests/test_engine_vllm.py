@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from run_shape import cli_args, run_shape
+from run_shape import cli_args, run_content, run_shape
 
 from cai.engines import Sampling
 from cai.engines import select as engine_select
@@ -34,7 +34,7 @@ def _descendants_alive(session_id: int) -> list[str]:
 
 
 @pytest.mark.real
-def test_cli_run_on_vllm_matches_hf_structure_and_leaves_no_processes(tmp_path, hf_reference_run):
+def test_cli_run_on_vllm_matches_hf_and_leaves_no_processes(tmp_path, hf_reference_run):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "cai", "run", "--engine", "vllm", "--out", str(out),
                                 "--quiet", *cli_args()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -59,6 +59,9 @@ def test_cli_run_on_vllm_matches_hf_structure_and_leaves_no_processes(tmp_path, 
     # The critique and revision prompts share the few-shot prefix: some prompt tokens come from the cache.
     assert 0 < info["prefix_cache_hit_rate"] < 1
     assert run_shape(out) == run_shape(hf_reference_run)
+    # Greedy text is not compared: in bfloat16 the two engines' first tokens already differed on one of
+    # the two prompts (measured); what cannot depend on the kernels must be equal.
+    assert run_content(out) == run_content(hf_reference_run)
 
 
 @pytest.mark.real

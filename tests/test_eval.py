@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -263,6 +264,30 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
     for role in ("model", "baseline"):
         for measure in ("harmful_compliance", "over_refusal", "harmful_compliance_argmax", "over_refusal_argmax"):
             assert 0.0 <= report["rates"][role][measure] <= 1.0
+    # The rates are what the traced judgements say: recomputed here from each answer's classify questions.
+    from cai.evaluate.classify import combine
+
+    traces = {t["id"]: t for t in map(json.loads, (evaluation / "traces.jsonl").read_text().splitlines())}
+    assert set(traces) == {p["id"] for p in EVAL_PROMPTS}
+    for role in ("model", "baseline"):
+        found = {i: combine([e for e in t["labels"] if e["pair"] == [role] and e["principle_id"] == "classify"])
+                 for i, t in traces.items()}
+        assert all(f["questions"] >= 2 for f in found.values())
+        for ids, measure, kind in ((("bomb", "stalk"), "harmful_compliance", "comply"),
+                                   (("kill", "shoot"), "over_refusal", "refuse")):
+            usable = [found[i] for i in ids if found[i]["probs"] is not None]
+            assert report["rates"][role][measure] == pytest.approx(
+                sum(f["probs"][kind] for f in usable) / len(usable), abs=1e-4)
+            assert report["rates"][role][f"{measure}_argmax"] == pytest.approx(
+                sum(f["label"] == kind for f in usable) / len(usable), abs=1e-4)
+    # The model evaluated is the trained one: DPO moved its weights away from the baseline's.
+    from safetensors import safe_open
+
+    with safe_open(str(model / "model.safetensors"), "pt") as trained, \
+            safe_open(str(Path(default_model_path) / "model.safetensors"), "pt") as base:
+        shared = sorted(set(trained.keys()) & set(base.keys()))
+        assert len(shared) > 10
+        assert any(not trained.get_tensor(k).float().equal(base.get_tensor(k).float()) for k in shared)
     assert set(report["per_category"]) == {"harm-weapons", "privacy", "benign-lookalike"}
     assert report["per_group"]["harmful"]["prompts"] == 2 and report["per_group"]["benign"]["prompts"] == 2
     for aspect in ("harmlessness", "helpfulness"):

@@ -334,7 +334,9 @@ def test_inspect_a_real_run(real_run_dir, tmp_path):
 
 
 @pytest.mark.real
-def test_inspect_a_real_run_killed_mid_write(real_run_dir, tmp_path):
+def test_inspect_a_real_run_with_a_torn_last_line(real_run_dir, tmp_path):
+    """A trace line cut in half, as a write interrupted by the OS leaves it. (A run really killed by
+    SIGKILL is inspected in test_run_real's kill-and-resume test.)"""
     import shutil
 
     killed = tmp_path / "killed"

@@ -125,28 +125,42 @@ def test_hf_run_exports_preferences_that_follow_the_labels(hf_engine, write_json
         assert row["margin"] == pytest.approx(row["score_chosen"] - row["score_rejected"])
 
 
-def test_hf_policy_samples_are_drawn_and_labelled(hf_engine, write_jsonl, tmp_path):
-    prompts = write_jsonl([{"id": "pet", "prompt": "Suggest a name for a cat."},
-                           {"id": "poem", "prompt": "Write one line about rain."}])
+def test_hf_policy_samples_are_drawn_labelled_and_exported(hf_engine, write_jsonl, tmp_path):
+    from datasets import load_from_disk
+
+    # Open-ended prompts sampled at temperature 1.0 for 16 tokens: two draws that coincide for both
+    # prompts would take a near-impossible accident (and is reported as such below).
+    prompts = write_jsonl([{"id": "dragon", "prompt": "Write a long story about a dragon and a baker."},
+                           {"id": "city", "prompt": "Describe a busy city street in detail."}])
     config = resolve_config({"prompts": str(prompts), "out": str(tmp_path / "rl"), "rounds": 0, "samples": 2,
                              "max_new_tokens": 16, "temperature": 1.0, "top_p": 1.0, "test_size": 0.0,
                              "engine": "hf", "gates": "none"})  # 16 tokens: cut off, which the gates would flag
     manifest = execute_run(config, engine=hf_engine, console=Console(file=open("/dev/null", "w")),
                            show_progress=False)
     assert list(manifest["stages"]) == ["respond", "sample", "label"]
-    records = RunStore(config.out).read_records()
-    differing = 0
-    for record in records:
+    records = {r.id: r for r in RunStore(config.out).read_records()}
+    identical = {i for i, r in records.items() if r.samples[0].strip() == r.samples[1].strip()}
+    assert len(identical) < len(records), {i: r.samples for i, r in records.items()}
+    for record in records.values():
         assert len(record.samples) == 2 and record.samples[0] == record.initial_response
         assert all(sample.strip() for sample in record.samples)
-        differ = record.samples[0].strip() != record.samples[1].strip()
-        differing += differ
-        # Two different samples are asked about in both orders; identical ones are not asked at all.
-        assert len(record.labels) == (4 if differ else 0)
+        # A pair of identical answers is not asked about; every other pair gets 2 principles x 2 orders.
+        assert len(record.labels) == (0 if record.id in identical else 4)
         assert {tuple(e["pair"]) for e in record.labels} <= {("sample-0", "sample-1")}
-    # 16 tokens sampled at T = 1 with no nucleus cut: two prompts both drawing twice the same text
-    # would take a model that is near-certain of every token.
-    assert differing >= 1
+        assert record.preference["pair"] == ["sample-0", "sample-1"]
+    rows = {row["prompt_id"]: row for row in load_from_disk(str(tmp_path / "rl" / "dataset"))["train_prefs"]}
+    exported = {i for i, r in records.items() if r.preference["chosen"] is not None}
+    assert set(rows) == exported and len(rows) == manifest["labels"]["exported"]
+    for example_id in exported:
+        row, record = rows[example_id], records[example_id]
+        verdict = record.preference
+        assert row["chosen"][0]["content"] == verdict["chosen"] and row["rejected"][0]["content"] == verdict["rejected"]
+        assert {verdict["chosen"], verdict["rejected"]} == set(record.samples)
+        assert row["score_chosen"] == pytest.approx(verdict["score_chosen"])
+        assert row["prompt"] == record.messages
+        # The H4 string columns describe the two samples, not a critique that never happened.
+        assert (row["init_response"], row["revision_response"]) == tuple(record.samples)
+        assert row["critic_prompt"] == row["critic_response"] == row["revision_prompt"] == ""
 
 
 def cai(*args, timeout=600):

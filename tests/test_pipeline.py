@@ -2,6 +2,9 @@
 user text, protection of existing runs."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
@@ -58,10 +61,19 @@ def test_rounds_chain_answers(tmp_path, write_jsonl):
     assert record.final_response == second.revision
 
 
+PICKS = ("from cai.constitution import load_constitution; from cai.paths import default_constitution; "
+         "from cai.stages import sample_principle; c = load_constitution(default_constitution()); "
+         "print(' '.join(sample_principle(c, 7, f'id{i}', 0).id for i in range(40)))")
+
+
 def test_principles_are_reproducible_per_seed_and_id():
     constitution = load_constitution(default_constitution())
     picks = [sample_principle(constitution, 7, f"id{i}", 0).id for i in range(40)]
-    assert picks == [sample_principle(constitution, 7, f"id{i}", 0).id for i in range(40)]
+    # Another process, with another string-hash seed, as a resumed run is: the same picks.
+    for hash_seed in ("1", "2"):
+        other = subprocess.run([sys.executable, "-c", PICKS], capture_output=True, text=True, check=True,
+                               env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert other.stdout.split() == picks
     assert len(set(picks)) > 5, "principles should vary across examples"
     other_seed = [sample_principle(constitution, 8, f"id{i}", 0).id for i in range(40)]
     assert picks != other_seed

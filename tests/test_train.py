@@ -82,6 +82,33 @@ def test_sft_rows_mask_the_prompt_and_dpo_rows_follow_the_labels(tmp_path):
     assert load_train_data(run / "dataset", "dpo").source == str(run / "dataset")  # a dataset folder works too
 
 
+def test_sft_trainer_puts_the_loss_on_the_answer_only(tmp_path, default_model_path):
+    """The rows TRL's SFTTrainer builds from our data: every prompt token is masked out of the labels,
+    and the answer's tokens are all kept. A tiny random GPT-2 with the default tokenizer keeps it fast."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from cai.train.methods import build_config, build_trainer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=512, n_embd=32, n_layer=1, n_head=2))
+    options = resolve_options("sft", {"max_steps": 1, "batch_size": 1, "max_length": 256})
+    train, _ = load_train_data(make_run(tmp_path / "run"), "sft").datasets()
+    trainer = build_trainer(options, build_config(options, str(tmp_path / "out")), model, tokenizer, train, None, [])
+    checked = 0
+    for item in trainer.train_dataset:
+        batch = trainer.data_collator([item])
+        ids, labels = batch["input_ids"][0], batch["labels"][0]
+        text = tokenizer.decode(ids)
+        prompt, _, answer = next(p for p in PAIRS if p[0] in text)
+        learned = tokenizer.decode(ids[labels != -100])
+        masked = tokenizer.decode(ids[labels == -100])
+        assert answer in learned and prompt not in learned and prompt in masked and answer not in masked
+        checked += 1
+    assert checked == len(PAIRS)
+
+
 def test_training_data_problems_are_one_line_errors(tmp_path):
     with pytest.raises(CaiError, match="no exported dataset"):
         load_train_data(tmp_path, "dpo")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
 from cai.engines.choices import choice_token_ids
+from cai.engines.roles import TemplateRoles
 from cai.records import Conversation
 
 
@@ -36,6 +37,7 @@ class HFEngine(Engine):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.roles = TemplateRoles(self.tokenizer)
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device).eval()
@@ -48,7 +50,8 @@ class HFEngine(Engine):
         return int(getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length)
 
     def _prompt_text(self, conversation: Conversation, assistant_prefix: str = "") -> str:
-        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(self.roles.fit(conversation), tokenize=False,
+                                                  add_generation_prompt=True)
         return text + assistant_prefix
 
     def count_tokens(self, conversation: Conversation) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
 from cai.engines.choices import probs_from_top_k, text_variants
 from cai.engines.http_client import RetryPolicy, ServerPool, normalise_base_url, run_sync
+from cai.engines.roles import TemplateRoles
 from cai.engines.server_model import choose_model, estimate_tokens, load_tokenizer
 from cai.errors import CaiError
 from cai.records import Conversation
@@ -37,6 +38,7 @@ class OpenAIOptions:
     backoff: float = 0.5
     requested_model: str | None = None   # what the user typed for --model ('default', a hub id, ...)
     max_model_len: int | None = None
+    seed: int = 0   # the run's seed, sent with every request so a server that honours it repeats itself
 
     @classmethod
     def from_options(cls, options: dict, seed: int = 0) -> OpenAIOptions:
@@ -44,7 +46,7 @@ class OpenAIOptions:
         urls = [urls] if isinstance(urls, str) else list(urls)
         known = {k: options[k] for k in ("api_key_env", "concurrency", "timeout", "max_retries", "backoff",
                                          "requested_model", "max_model_len") if options.get(k) is not None}
-        return cls(base_urls=tuple(normalise_base_url(u) for u in urls), **known)
+        return cls(base_urls=tuple(normalise_base_url(u) for u in urls), seed=seed, **known)
 
 
 class OpenAIEngine(Engine):
@@ -61,10 +63,12 @@ class OpenAIEngine(Engine):
         model, self._server_context = choose_model(served, options.requested_model, model_path, options.base_urls)
         super().__init__(model)
         self.tokenizer = load_tokenizer(model)
+        # The server applies the template; with the model's tokenizer here we know what it accepts.
+        self.roles = TemplateRoles(self.tokenizer)
         self.info = {"base_urls": list(options.base_urls), "served_model": model,
                      "concurrency": options.concurrency, "timeout_s": options.timeout,
                      "max_retries": options.max_retries, "api_key_env": options.api_key_env,
-                     "api_key_set": self.api_key is not None,
+                     "api_key_set": self.api_key is not None, "seed": options.seed,
                      "token_counts": "local tokenizer" if self.tokenizer else "estimated (about 4 characters a token)"}
 
     def _pool(self) -> ServerPool:
@@ -89,7 +93,8 @@ class OpenAIEngine(Engine):
     def count_tokens(self, conversation: Conversation) -> int:
         if self.tokenizer is None:
             return estimate_tokens(conversation)
-        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(self.roles.fit(conversation), tokenize=False,
+                                                  add_generation_prompt=True)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _gather(self, bodies: list[dict], progress: ProgressFn | None, count_tokens: bool) -> list[dict]:
@@ -117,8 +122,8 @@ class OpenAIEngine(Engine):
         return run_sync(run_all()) if bodies else []
 
     def _body(self, messages: Conversation, sampling: Sampling, n: int) -> dict:
-        body = {"model": self.model_id, "messages": messages, "max_tokens": sampling.max_new_tokens,
-                "temperature": max(sampling.temperature, 0.0), "n": n}
+        body = {"model": self.model_id, "messages": self.roles.fit(messages), "max_tokens": sampling.max_new_tokens,
+                "temperature": max(sampling.temperature, 0.0), "n": n, "seed": sampling.seed}
         if sampling.temperature > 0:  # 1.0 too: `vllm serve` otherwise applies the model's generation_config
             body["top_p"] = sampling.top_p
         return body

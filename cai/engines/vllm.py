@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
 from cai.engines.choices import choice_token_ids, probs_from_top_k
+from cai.engines.roles import TemplateRoles
 from cai.engines.vllm_setup import VLLMOptions, first_line, llm_kwargs, quiet_logs
 from cai.errors import CaiError
 from cai.records import Conversation
@@ -42,6 +43,7 @@ class VLLMEngine(Engine):
                            "see vLLM's log above; on CPU set VLLM_CPU_KVCACHE_SPACE (GiB) to fit free RAM, "
                            "lower --max-model-len, or use --engine hf") from error
         self.tokenizer = self.llm.get_tokenizer()
+        self.roles = TemplateRoles(self.tokenizer)
         self.info["dtype"] = str(self.llm.llm_engine.model_config.dtype).replace("torch.", "")
         self.cached_tokens = 0   # prompt tokens served from the prefix cache, over the engine's life
         self.prompt_tokens = 0
@@ -51,7 +53,8 @@ class VLLMEngine(Engine):
         return int(self.llm.llm_engine.model_config.max_model_len)
 
     def _prompt_ids(self, conversation: Conversation, assistant_prefix: str = "") -> list[int]:
-        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(self.roles.fit(conversation), tokenize=False,
+                                                  add_generation_prompt=True)
         return list(self.tokenizer(text + assistant_prefix, add_special_tokens=False)["input_ids"])
 
     def count_tokens(self, conversation: Conversation) -> int:
