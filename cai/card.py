@@ -113,6 +113,8 @@ def card_context(manifest: dict, constitution_text: str, splits: dict[str, int],
                  repo_id: str | None = None) -> dict:
     config = manifest.get("config") or {}
     feedback = manifest.get("feedback") or None
+    if feedback and feedback.get("shared_with_policy"):
+        feedback = None  # the policy's own engine labelled: the card says so in those words
     labels = manifest.get("labels") or {}
     quality = _quality(manifest.get("quality"))
     model = str(manifest.get("model") or "?")
