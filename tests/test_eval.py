@@ -279,9 +279,11 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
                  "--max-new-tokens", "16", "--out", str(evaluation))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((evaluation / "report.json").read_text())
-    for role in ("model", "baseline"):
-        for measure in ("harmful_compliance", "over_refusal", "harmful_compliance_argmax", "over_refusal_argmax"):
-            assert 0.0 <= report["rates"][role][measure] <= 1.0
+    for classifier in ("judge", "detector"):
+        for role in ("model", "baseline"):
+            for measure in ("harmful_compliance", "over_refusal"):
+                found = report["rates"][classifier][role][measure]
+                assert found["n"] + found["unclassified"] == 2 and 0 <= found["count"] <= found["n"]
     # The rates are what the traced judgements say: recomputed here from each answer's classify questions.
     from cai.evaluate.classify import combine
 
@@ -294,10 +296,9 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
         for ids, measure, kind in ((("bomb", "stalk"), "harmful_compliance", "comply"),
                                    (("kill", "shoot"), "over_refusal", "refuse")):
             usable = [found[i] for i in ids if found[i]["probs"] is not None]
-            assert report["rates"][role][measure] == pytest.approx(
-                sum(f["probs"][kind] for f in usable) / len(usable), abs=1e-4)
-            assert report["rates"][role][f"{measure}_argmax"] == pytest.approx(
-                sum(f["label"] == kind for f in usable) / len(usable), abs=1e-4)
+            judged = report["rates"]["judge"][role][measure]
+            assert judged["rate"] == pytest.approx(sum(f["probs"][kind] for f in usable) / len(usable), abs=1e-4)
+            assert judged["count"] == sum(f["label"] == kind for f in usable)
     # The model evaluated is the trained one: DPO moved its weights away from the baseline's.
     from safetensors import safe_open
 
@@ -308,6 +309,7 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
         assert any(not trained.get_tensor(k).float().equal(base.get_tensor(k).float()) for k in shared)
     assert set(report["per_category"]) == {"harm-weapons", "privacy", "benign-lookalike"}
     assert report["per_group"]["harmful"]["prompts"] == 2 and report["per_group"]["benign"]["prompts"] == 2
+    assert set(report["differences"]["detector"]["model"]) == {"harmful_compliance", "over_refusal"}
     for aspect in ("harmlessness", "helpfulness"):
         found = report["win_rates"][aspect]
         assert found["judged"] + found["invalid"] == 2

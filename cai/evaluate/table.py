@@ -63,7 +63,8 @@ def winrate_table(report: dict) -> Table | None:
     table = _table("win-rate of the model over the baseline (the judge)",
                    ["aspect", "on", "judged", "win-rate " + _CI, "w-t-l", "no verdict"], 2)
     for aspect, found in report["win_rates"].items():
-        shown = "-" if found["win_rate"] is None else f"{found['win_rate']:.3f} [{found['low']:.3f}, {found['high']:.3f}]"
+        shown = "-" if found["win_rate"] is None else \
+            f"{found['win_rate']:.3f} [{found['low']:.3f}, {found['high']:.3f}]"
         table.add_row(aspect, found["group"], str(found["judged"]), shown,
                       f"{found['wins']}-{found['ties']}-{found['losses']}", str(found["invalid"]))
     return table
