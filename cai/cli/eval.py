@@ -82,13 +82,11 @@ def eval_command(
     """Answer held-out prompts with each model (or score --answers); report harmful compliance, over-refusal
     and win-rates by the judge and by the refusal detector, each with its 95% interval."""
     given = dict(locals())  # first line: only the options are in scope here
-    from cai.evaluate.options import EvalOptions
+    from cai.evaluate.options import EvalOptions, check_loadable
     from cai.evaluate.runner import run_eval
-    from cai.models import check_model
 
     renamed = {"group": "groups"}
     values = {renamed.get(k, k): v for k, v in given.items() if k not in ("force", "quiet") and v is not None}
     options = EvalOptions(**values)
-    for flag in ("model", "baseline", "judge"):
-        check_model(getattr(options, flag), f"--{flag}", options.engine)
+    check_loadable(options)
     run_eval(options, force=force, show_progress=not quiet)

@@ -87,15 +87,12 @@ def check_options(options: EvalOptions) -> EvalOptions:
     if options.model is None and not options.answers:
         raise CaiError("--model is missing", "cai eval", "name the model to evaluate with --model, "
                        "or score existing answers with --answers FILE")
-    roles = (["judge"] if options.judged else []) + ([] if options.answers else ["model"])
-    if options.baseline and not options.answers:
-        roles.append("baseline")
+    roles = active_roles(options)
     for role in ("model", "baseline", "judge"):  # engine and server flags, also of roles that do not run
         check_spec(options.spec(role))
     for role in roles:
         spec = options.spec(role)
-        if spec.engine != "openai":  # a server names its own models
-            check_model_spec(spec.model, f"--{role}")
+        check_model_spec(spec.model, f"--{role}", spec.engine)
     for flag, given in (("--answer-column", options.answer_column), ("--model-column", options.model_column),
                         ("--label-column", options.label_column)):
         if given and not options.answers:
@@ -103,10 +100,28 @@ def check_options(options: EvalOptions) -> EvalOptions:
     return options
 
 
-def check_model_spec(spec: str, flag: str) -> None:
+def active_roles(options: EvalOptions) -> list[str]:
+    """The roles whose model this eval loads or asks a server for."""
+    generating = [] if options.answers else ["model"] + (["baseline"] if options.baseline else [])
+    return generating + (["judge"] if options.judged else [])
+
+
+def check_loadable(options: EvalOptions) -> None:
+    """Each role's model can be loaded (a folder with config.json, a cached or reachable hub id); a
+    server's model is the server's to name. The CLI calls this before anything else."""
+    from cai.models import check_model
+
+    for role in active_roles(options):
+        spec = options.spec(role)
+        check_model(spec.model, f"--{role}", spec.engine)
+
+
+def check_model_spec(spec: str, flag: str, engine: str = "hf") -> None:
     """A model that is clearly a local path must exist (a hub id like org/name is left to the loader)."""
     from pathlib import Path
 
+    if engine == "openai":
+        return
     # org/name is a hub id unless `org` is a folder here (outputs/run-dpo is a path).
     looks_local = (spec.startswith(("/", ".", "~")) or spec.count("/") > 1
                    or (spec.count("/") == 1 and Path(spec.split("/")[0]).is_dir()))
