@@ -202,7 +202,7 @@ def fake_engines(monkeypatch):
         built.append(path)
         return engine
 
-    monkeypatch.setattr("cai.evaluate.roles.build_engine", build)
+    monkeypatch.setattr("cai.engines.feedback.build_engine", build)
     return built
 
 

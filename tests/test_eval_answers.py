@@ -92,7 +92,7 @@ def scripted_judge(monkeypatch, probs):
     def build(name, path, **kwargs):
         return ScriptedEngine(probs=probs)
 
-    monkeypatch.setattr("cai.evaluate.roles.build_engine", build)
+    monkeypatch.setattr("cai.engines.feedback.build_engine", build)
 
 
 def test_the_judge_is_reported_beside_the_detector_with_its_own_agreement(tmp_path, answers_file, monkeypatch):

@@ -2,8 +2,10 @@
 model, engine and servers (`--model-engine --model-base-url`, `--baseline-...`, `--judge-...`), so a
 served policy, a served baseline and a served judge can be three endpoints.
 
-Only one in-process model is loaded at a time (memory): `Engines` keeps the last engine open and hands
-it out again when the next role asks for the same model on the same engine and servers.
+Engines are built by cai.engines.feedback (the builder `cai run --label-*` uses): `engine_spec` turns a
+role into its EngineSpec, with the role's own flags for errors. Only one in-process model is loaded at a
+time (memory): `Engines` keeps the last engine open and hands it out again when the next role asks for
+the same model on the same engine and servers (feedback.same_engine).
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ class RoleSpec:
 
         return [normalise_base_url(u) for u in (self.base_urls or (DEFAULT_BASE_URL,))]
 
-    def key(self) -> tuple:
-        return (self.engine, resolve_model(self.model)[0], tuple(self.endpoints))
+    def engine_spec(self, dtype: str):
+        from cai.engines.feedback import EngineSpec
+
+        flags = {"model": f"--{self.role}", "engine": self.flag("engine"), "base-url": self.flag("base-url")}
+        return EngineSpec(self.model, self.engine, dtype, self.base_urls, flags=flags, prefix=f"{self.role}-",
+                          role=self.role)
 
     def describe(self) -> dict:
         """What the report says about this role: never an API key (the engine keeps it in headers)."""
@@ -74,24 +80,21 @@ class Engines:
         self.options, self.console = options, console
         self.engine, self.loaded = None, None
 
-    def get(self, spec: RoleSpec):
+    def get(self, role: RoleSpec):
         """(engine, display name) for a role; reuses the open engine when it is the same thing."""
-        path, name = resolve_model(spec.model)
-        if self.engine is not None and self.loaded == spec.key():
+        from cai.engines.feedback import open_engine, same_engine
+
+        spec = role.engine_spec(self.options.dtype)
+        name = resolve_model(role.model)[1]
+        if self.engine is not None and same_engine(self.loaded, spec):
             return self.engine, name
         self.close()
-        where = IN_PROCESS if spec.engine != "openai" else ", ".join(spec.endpoints)
+        where = IN_PROCESS if role.engine != "openai" else ", ".join(role.endpoints)
         # A plain line, not a spinner: this runs inside the stages' live progress display.
-        self.console.print(f"{spec.role}: {name} on the {spec.engine} engine ({where})", style="dim",
+        self.console.print(f"{role.role}: {name} on the {role.engine} engine ({where})", style="dim",
                            highlight=False, markup=False)
-        try:
-            self.engine = build_engine(spec.engine, path, seed=self.options.seed, dtype=self.options.dtype,
-                                       batch_size=self.options.batch_size, **_options(spec))
-        except OSError as error:  # transformers: not a model folder, or a hub id not available offline
-            raise CaiError(f"cannot load the model ({str(error).splitlines()[0][:160]})",
-                           f"--{spec.role} {spec.model}",
-                           "pass a model folder, a hub id available offline, or 'default'") from None
-        self.loaded = spec.key()
+        self.engine = open_engine(spec, seed=self.options.seed, batch_size=self.options.batch_size)
+        self.loaded = spec
         return self.engine, name
 
     def close(self) -> None:

@@ -168,7 +168,7 @@ def _prompt_families(options: EvalOptions, prompts: dict) -> dict:
     """Per role, each prompt's attack family (from the record, or its source row)."""
     by_row = row_attacks(options.prompts, options.split) if options.prompts and Path(options.prompts).is_file() \
         else {}
-    return {role: [attack_family(getattr(p, "attack", None) or by_row.get(p.source_row)) for p in records]
+    return {role: [attack_family(by_row.get(p.source_row) or getattr(p, "attack", None)) for p in records]
             for role, records in prompts.items()}
 
 
