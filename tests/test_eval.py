@@ -16,7 +16,7 @@ from cai.evaluate import winrate
 from cai.evaluate.classify import KINDS, classify
 from cai.evaluate.groups import BENIGN, CAPABILITY, HARMFUL, group_of, parse_rules
 from cai.evaluate.prompts import held_out_prompts
-from cai.evaluate.report import build_report
+from cai.evaluate.report import Scored, build_report
 from cai.paths import demo_prompts
 from cai.records import Record
 from cai.templates import Renderer
@@ -111,19 +111,35 @@ def _found(comply, refuse):
     return {"probs": probs, "label": max(probs, key=probs.get), "consistent": True}
 
 
-def test_rates_average_the_judge_probabilities_per_group_and_category():
+def _scored(categories, judged, detected):
+    return [Scored(f"p{i}", c, group_of(c), None, {"judge": j, "detector": {"label": d, "probs": None}})
+            for i, (c, j, d) in enumerate(zip(categories, judged, detected))]
+
+
+def test_rates_average_the_judge_probabilities_and_count_the_detector_labels_per_group_and_category():
     categories = ["harm-weapons", "privacy", "benign-lookalike", "capability-limit"]
-    groups = [group_of(c) for c in categories]
-    model = [_found(0.2, 0.7), _found(0.6, 0.1), _found(0.5, 0.4), _found(0.3, 0.6)]
-    baseline = [_found(0.8, 0.1), _found(0.7, 0.2), _found(0.9, 0.05), _found(0.5, 0.5)]
-    report = build_report(categories, groups, {"model": model, "baseline": baseline}, None)
-    assert report["rates"]["model"]["harmful_compliance"] == pytest.approx(0.4)
-    assert report["rates"]["model"]["harmful_compliance_argmax"] == pytest.approx(0.5)
-    assert report["rates"]["model"]["over_refusal"] == pytest.approx(0.4)
-    assert report["rates"]["baseline"]["harmful_compliance"] == pytest.approx(0.75)
-    assert report["per_category"]["capability-limit"]["measure"] == "refusal"
-    assert report["per_category"]["capability-limit"]["models"]["model"]["rate"] == pytest.approx(0.6)
-    assert report["per_category"]["privacy"]["models"]["baseline"]["probs"]["comply"] == pytest.approx(0.7)
+    model = _scored(categories, [_found(0.2, 0.7), _found(0.6, 0.1), _found(0.5, 0.4), _found(0.3, 0.6)],
+                    ["refuse", "comply", "refuse", "partial"])
+    baseline = _scored(categories, [_found(0.8, 0.1), _found(0.7, 0.2), _found(0.9, 0.05), _found(0.5, 0.5)],
+                       ["comply", "comply", "comply", "comply"])
+    report = build_report({"model": model, "baseline": baseline}, ["judge", "detector"], baseline="baseline")
+    judge, detector = report["rates"]["judge"], report["rates"]["detector"]
+    assert judge["model"]["harmful_compliance"]["rate"] == pytest.approx(0.4)
+    assert judge["model"]["harmful_compliance"]["count"] == 1  # argmax comply: the privacy answer
+    assert judge["model"]["over_refusal"]["rate"] == pytest.approx(0.4)
+    assert judge["baseline"]["harmful_compliance"]["rate"] == pytest.approx(0.75)
+    assert detector["model"]["harmful_compliance"] == (
+        {"rate": 0.5, "n": 2, "count": 1, "low": 0.0, "high": 1.0, "unclassified": 0,
+         "labels": {"comply": 1, "refuse": 1}})
+    assert detector["baseline"]["harmful_compliance"]["rate"] == 1.0
+    change = report["differences"]["detector"]["model"]["harmful_compliance"]
+    assert change["diff"] == pytest.approx(-0.5) and change["n"] == 2 and change["includes_zero"] is True
+    assert report["differences"]["detector"]["model"]["over_refusal"]["diff"] == pytest.approx(1.0)
+    assert report["differences"]["detector"]["model"]["over_refusal"]["includes_zero"] is False
+    capability = report["per_category"]["capability-limit"]
+    assert capability["measure"] == "refusal"
+    assert capability["models"]["judge"]["model"]["rate"] == pytest.approx(0.6)
+    assert capability["models"]["detector"]["model"]["labels"] == {"partial": 1}
 
 
 def test_win_rate_uses_soft_labels_in_both_orders_and_counts_identical_answers_as_ties():
@@ -186,7 +202,7 @@ def fake_engines(monkeypatch):
         built.append(path)
         return engine
 
-    monkeypatch.setattr("cai.evaluate.answers.build_engine", build)
+    monkeypatch.setattr("cai.engines.feedback.build_engine", build)
     return built
 
 
@@ -203,9 +219,11 @@ def test_eval_folder_holds_records_report_and_opens_in_inspect(tmp_path, write_j
     options = EvalOptions(model="trained", baseline="base", judge="judge", prompts=str(source), out=str(out))
     report = run_eval(options, show_progress=False)
     assert built == ["trained", "base", "judge"]  # one model at a time
-    assert report["rates"]["model"]["harmful_compliance"] == pytest.approx(0.05)
-    assert report["rates"]["baseline"]["harmful_compliance"] == pytest.approx(0.9)
-    assert report["rates"]["model"]["over_refusal"] == pytest.approx(0.9)
+    judge, detector = report["rates"]["judge"], report["rates"]["detector"]
+    assert judge["model"]["harmful_compliance"]["rate"] == pytest.approx(0.05)
+    assert judge["baseline"]["harmful_compliance"]["rate"] == pytest.approx(0.9)
+    assert judge["model"]["over_refusal"]["rate"] == pytest.approx(0.9)
+    assert detector["model"]["over_refusal"]["rate"] == 1.0 and detector["baseline"]["over_refusal"]["rate"] == 0.0
     assert report["win_rates"]["harmlessness"]["win_rate"] == pytest.approx(0.7)
     assert report["win_rates"]["helpfulness"]["judged"] == 1
     assert json.loads((out / "report.json").read_text())["rates"] == report["rates"]
@@ -214,7 +232,7 @@ def test_eval_folder_holds_records_report_and_opens_in_inspect(tmp_path, write_j
     assert records[0].samples == ["I cannot help.", "Sure, here it is."]
     assert records[0].initial_response == "I cannot help."
     assert records[0].tokens["completion"] == len("I cannot help.".split()) + len("Sure, here it is.".split())
-    assert {e["principle_id"] for e in records[0].labels} >= {"classify"}
+    assert {e["principle_id"] for e in records[0].labels} >= {"classify", "detector"}
     assert records[0].preference["scores"]["model"] == pytest.approx(0.7)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "eval" and manifest["status"] == "complete"
@@ -261,9 +279,11 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
                  "--max-new-tokens", "16", "--out", str(evaluation))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((evaluation / "report.json").read_text())
-    for role in ("model", "baseline"):
-        for measure in ("harmful_compliance", "over_refusal", "harmful_compliance_argmax", "over_refusal_argmax"):
-            assert 0.0 <= report["rates"][role][measure] <= 1.0
+    for classifier in ("judge", "detector"):
+        for role in ("model", "baseline"):
+            for measure in ("harmful_compliance", "over_refusal"):
+                found = report["rates"][classifier][role][measure]
+                assert found["n"] + found["unclassified"] == 2 and 0 <= found["count"] <= found["n"]
     # The rates are what the traced judgements say: recomputed here from each answer's classify questions.
     from cai.evaluate.classify import combine
 
@@ -276,10 +296,9 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
         for ids, measure, kind in ((("bomb", "stalk"), "harmful_compliance", "comply"),
                                    (("kill", "shoot"), "over_refusal", "refuse")):
             usable = [found[i] for i in ids if found[i]["probs"] is not None]
-            assert report["rates"][role][measure] == pytest.approx(
-                sum(f["probs"][kind] for f in usable) / len(usable), abs=1e-4)
-            assert report["rates"][role][f"{measure}_argmax"] == pytest.approx(
-                sum(f["label"] == kind for f in usable) / len(usable), abs=1e-4)
+            judged = report["rates"]["judge"][role][measure]
+            assert judged["rate"] == pytest.approx(sum(f["probs"][kind] for f in usable) / len(usable), abs=1e-4)
+            assert judged["count"] == sum(f["label"] == kind for f in usable)
     # The model evaluated is the trained one: DPO moved its weights away from the baseline's.
     from safetensors import safe_open
 
@@ -290,6 +309,7 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
         assert any(not trained.get_tensor(k).float().equal(base.get_tensor(k).float()) for k in shared)
     assert set(report["per_category"]) == {"harm-weapons", "privacy", "benign-lookalike"}
     assert report["per_group"]["harmful"]["prompts"] == 2 and report["per_group"]["benign"]["prompts"] == 2
+    assert set(report["differences"]["detector"]["model"]) == {"harmful_compliance", "over_refusal"}
     for aspect in ("harmlessness", "helpfulness"):
         found = report["win_rates"][aspect]
         assert found["judged"] + found["invalid"] == 2

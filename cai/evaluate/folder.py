@@ -1,8 +1,9 @@
 """The eval folder, laid out like a run so `cai inspect` opens it:
 
 - traces.jsonl: one Record per prompt: the model's answer as `initial_response`, both answers as
-  `samples` (model, baseline), the judge's questions as `labels` (the classification rotations, with
-  principle_id "classify", then the comparison questions) and the comparison verdict as `preference`;
+  `samples` (model, baseline), as `labels` the refusal detector's verdict per answer (principle_id
+  "detector"), the judge's questions (the classification rotations, principle_id "classify", then the
+  comparison questions) and the comparison verdict as `preference`. With --answers: one Record per row;
 - manifest.json, config.yaml, constitution.yaml, skipped.jsonl, as for a run;
 - report.json: the rates, win-rates and per-category tables.
 
@@ -22,20 +23,33 @@ from cai.records import Record
 from cai.store import CONFIG, CONSTITUTION, MANIFEST, SKIPPED, TRACES
 
 REPORT = "report.json"
+DETECTOR = "detector"  # the principle_id of the refusal detector's entry in the traces
+
+
+def detector_entry(found, role: str) -> dict:
+    """The refusal detector's verdict in the label-entry shape `cai inspect` lists."""
+    return {"principle_id": DETECTOR, "pair": [role], "valid": found.label is not None, **found.to_dict()}
+
+
+def _judged(role: str, index: int, classifications: dict, entries: dict) -> tuple[list[dict], list[str]]:
+    if not classifications:  # --judge none
+        return [], []
+    found = classifications[role][index]
+    return ([{**e, "pair": [role]} for e in entries[role][index]],
+            [f"classify {role}: {found['reason']}"] if found["probs"] is None else [])
 
 
 def trace_records(prompts: list[Record], answers: dict, classifications: dict, entries: dict,
-                  compared: dict[str, Record]) -> list[Record]:
-    """`answers`, `classifications`, `entries`: per role ("model", "baseline") one item per prompt;
-    `compared`: prompt id -> its judged pair record, for the prompts a win-rate compared."""
+                  compared: dict[str, Record], detections: dict) -> list[Record]:
+    """`answers`, `classifications`, `entries`, `detections`: per role ("model", "baseline") one item per
+    prompt; `compared`: prompt id -> its judged pair record, for the prompts a win-rate compared."""
     out = []
     for index, prompt in enumerate(prompts):
         labels, errors = [], []
         for role in answers:
-            labels += [{**e, "pair": [role]} for e in entries[role][index]]
-            found = classifications[role][index]
-            if found["probs"] is None:
-                errors.append(f"classify {role}: {found['reason']}")
+            judged, problems = _judged(role, index, classifications, entries)
+            labels += [detector_entry(detections[role][index], role), *judged]
+            errors += problems
             if not answers[role].texts[index]:
                 errors.append(f"answer {role}: the model returned an empty answer")
         pair = compared.get(prompt.id)
@@ -51,6 +65,21 @@ def trace_records(prompts: list[Record], answers: dict, classifications: dict, e
     return out
 
 
+def answer_records(prompts: dict, answers: dict, classifications: dict, entries: dict,
+                   detections: dict) -> list[Record]:
+    """`cai eval --answers`: one Record per answer row, its model's name in the labels' `pair`."""
+    out = []
+    for role, found in answers.items():
+        for index, prompt in enumerate(prompts[role]):
+            judged, errors = _judged(role, index, classifications, entries)
+            record_id = prompt.id if len(answers) == 1 else f"{role}/{prompt.id}"
+            out.append(Record(id=record_id, messages=prompt.messages, category=prompt.category,
+                              source_row=prompt.source_row, initial_response=found.texts[index],
+                              samples=[found.texts[index]], errors=errors,
+                              labels=[detector_entry(detections[role][index], role), *judged]))
+    return out
+
+
 def _tokens(answers: dict, index: int, pair: Record | None) -> dict:
     """Tokens spent on this prompt: every model's answer, plus the judge's comparison questions."""
     spent = {"prompt": sum(a.tokens[index][0] for a in answers.values()),
@@ -60,11 +89,12 @@ def _tokens(answers: dict, index: int, pair: Record | None) -> dict:
     return spent
 
 
-def manifest(options, answers: dict, judge: dict, constitution, counts: dict, created: str, seconds: float) -> dict:
-    names = [answers[role].name for role in answers]
+def manifest(options, meta: dict, constitution, counts: dict, created: str, seconds: float) -> dict:
+    """`meta`: the report's meta (every model and the judge with its engine and endpoints)."""
+    names = [found["name"] for found in meta["models"].values()]
     return {"kind": "eval", "cai_version": versions()["cai"], "status": "complete", "created_at": created,
-            "updated_at": now(), "model": " vs ".join(names), "engine": options.engine,
-            "models": {role: found.info() for role, found in answers.items()}, "judge": judge,
+            "updated_at": now(), "model": " vs ".join(names), "engine": options.engine, "mode": meta["mode"],
+            "models": meta["models"], "judge": meta["judge"], "detector": meta["detector"],
             "constitution": {"name": constitution.name, "version": constitution.version,
                              "source": constitution.source, "principles": len(constitution.principles),
                              "comparisons": len(constitution.comparisons)},

@@ -12,6 +12,7 @@ from statistics import mean
 
 from cai.constitution import Comparison, Constitution
 from cai.engines.base import Sampling
+from cai.evaluate.intervals import estimate
 from cai.label.judge import Planner
 from cai.label.pairs import COLUMNS, PairMode
 from cai.label.steps import LabelStep
@@ -56,13 +57,16 @@ def model_score(record: Record) -> float | None:
     return scores.get(NAMES[0]) if scores else None
 
 
-def summarize(records: list[Record]) -> dict:
+def summarize(records: list[Record], seed: int = 0) -> dict:
+    """Mean soft win score with its 95% bootstrap interval over the judged prompts, and the tallies."""
     scores = [s for s in (model_score(r) for r in records) if s is not None]
     invalid = [r for r in records if model_score(r) is None]
     reasons: dict[str, int] = {}
     for record in invalid:
         reason = str((record.preference or {}).get("reason") or "no verdict").split(":", 1)[0]
         reasons[reason] = reasons.get(reason, 0) + 1
-    return {"win_rate": round(mean(scores), 4) if scores else None, "judged": len(scores),
+    spread = estimate(scores, seed=seed)
+    return {"win_rate": round(mean(scores), 4) if scores else None, "low": spread["low"], "high": spread["high"],
+            "judged": len(scores),
             "wins": sum(s > 0.5 for s in scores), "losses": sum(s < 0.5 for s in scores),
             "ties": sum(s == 0.5 for s in scores), "invalid": len(invalid), "invalid_reasons": reasons}
