@@ -58,6 +58,8 @@ def _quality(quality: dict | None) -> dict | None:
 
 def interval_of(block: dict) -> list[float] | None:
     """A rate's interval under the names an eval report may give it: [low, high] or {"low", "high"}."""
+    if isinstance(block.get("low"), (int, float)) and isinstance(block.get("high"), (int, float)):
+        return [float(block["low"]), float(block["high"])]  # cai eval's own report: low/high beside rate
     for key in ("interval", "rate_interval", "ci", "rate_ci"):
         value = block.get(key)
         if isinstance(value, dict) and {"low", "high"} <= set(value):
@@ -67,13 +69,24 @@ def interval_of(block: dict) -> list[float] | None:
     return None
 
 
+def _model_rates(models: dict) -> list[tuple[str, dict]]:
+    """(series name, rate block) pairs: `{model: block}`, or cai eval's `{classifier: {model: block}}`."""
+    out = []
+    for key, found in models.items():
+        if isinstance(found, dict) and isinstance(found.get("rate"), (int, float)):
+            out.append((key, found))
+        elif isinstance(found, dict):
+            out += [(f"{model} ({key})", inner) for model, inner in found.items()
+                    if isinstance(inner, dict) and isinstance(inner.get("rate"), (int, float))]
+    return out
+
+
 def _eval_rates(report: dict) -> dict | None:
     rows = []
     for category, block in (report.get("per_category") or {}).items():
         series = []
-        for model, found in (block.get("models") or {}).items():
-            if isinstance(found, dict) and isinstance(found.get("rate"), (int, float)):
-                series.append({"name": model, "value": found["rate"], "interval": interval_of(found)})
+        for name, found in _model_rates(block.get("models") or {}):
+            series.append({"name": name, "value": found["rate"], "interval": interval_of(found)})
         if series:
             rows.append({"label": category, "measure": block.get("measure", ""), "series": series})
     if not rows:
