@@ -1,0 +1,53 @@
+"""Runs the pending examples under the chosen schedule, feeding stats, progress and the checkpoint.
+
+`continuous` (cai.scheduler): every example moves on as soon as its last request finishes, a bounded
+window of examples in flight, each saved the moment it finishes. `stages` (cai.pipeline.run_steps):
+chunk by chunk, every stage one engine call over the chunk, each chunk saved when it finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cai.engines.base import Engine, Sampling
+from cai.engines.feedback import POLICY
+from cai.manifest import RunStats
+from cai.pipeline import run_steps
+from cai.progress import StageProgress
+from cai.records import Record
+from cai.scheduler import Scheduler
+
+SCHEDULES = ("continuous", "stages")
+OVERALL = "all"  # the progress line counting finished examples and every generated token
+
+
+def window_for(config, engine: Engine) -> int:
+    return int(config.window or engine.window)
+
+
+def run_pending(steps: list, pending: list[Record], engine: Engine, sampling: Sampling, config,
+                stats: RunStats, progress: StageProgress, checkpoint: Callable[[list[Record]], None],
+                engine_for: Callable[[object], Engine] | None = None) -> int:
+    """Returns how many examples finished. `checkpoint(records)` persists finished examples."""
+    if config.schedule == "stages":
+        return run_steps(steps, pending, engine, sampling, config, stats, progress, checkpoint)
+    names = [step.name for step in steps]
+    for name in names + [OVERALL]:
+        progress.add(name, len(pending))
+    bars = {name: progress.callback(name) for name in names + [OVERALL]}
+
+    def on_step(name: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        stats.stage(name).add(1, seconds, prompt_tokens, completion_tokens)
+        bars[name](1, completion_tokens)
+        if completion_tokens:
+            bars[OVERALL](0, completion_tokens)
+
+    def on_finished(record: Record) -> None:
+        checkpoint([record])
+        if record.failure:  # the stages it never reached count it as past them, so the bars complete
+            for name in names[names.index(record.failure["stage"]):]:
+                bars[name](1, 0)
+        bars[OVERALL](1, 0)
+
+    scheduler = Scheduler(steps, engine_for, sampling, window_for(config, by_role[POLICY]), on_finished, on_step)
+    return scheduler.run(pending)
