@@ -25,10 +25,19 @@ def window_for(config, engine: Engine) -> int:
     return int(config.window or engine.window)
 
 
+def takes_requests(engine) -> bool:
+    """Whether the engine's whole-list calls are its request interface (every built-in engine). One that
+    overrides `chat` with its own whole-list logic (a wrapper, a test double) gets the stage schedule."""
+    chat = getattr(type(engine), "chat", None)
+    return isinstance(engine, Engine) and chat is Engine.chat
+
+
 def run_pending(steps: list, pending: list[Record], engine: Engine, sampling: Sampling, config,
                 stats: RunStats, progress: StageProgress, checkpoint: Callable[[list[Record]], None],
                 engine_for: Callable[[object], Engine] | None = None) -> int:
     """Returns how many examples finished. `checkpoint(records)` persists finished examples."""
+    if config.schedule == "continuous" and not takes_requests(engine):
+        config.schedule = "stages"  # so the manifest says what ran
     if config.schedule == "stages":
         return run_steps(steps, pending, engine, sampling, config, stats, progress, checkpoint)
     names = [step.name for step in steps]
