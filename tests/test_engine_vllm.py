@@ -202,7 +202,7 @@ def test_a_prompt_overflowing_the_context_at_revision_is_recorded_and_the_run_co
     revision = " ".join(["Rewrite the answer so it is kind, clear and short."] * 20)  # about 240 tokens
     constitution = tmp_path / "constitution.yaml"
     constitution.write_text(yaml.safe_dump({"name": "overflow", "version": 1, "principles": [
-        {"id": "short", "category": "style", "critique": "Is it kind?", "revision": revision}]}))
+        {"id": "short", "category": "helpfulness", "critique": "Is it kind?", "revision": revision}]}))
     budget = vllm_engine.context_length - 3 * 16 - 64  # what the runner lets in up front
     words = budget - 40
     while vllm_engine.count_tokens([{"role": "user", "content": "apple " * words}]) < budget:
