@@ -68,8 +68,8 @@ def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
 
 def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0,
                keep_flagged: bool = False) -> dict[str, list[dict]]:
-    """Rows of each split; failed examples have none. A row whose `flags` are not empty (its final answer failed a quality gate)
-    is left out unless `keep_flagged`."""
+    """Rows of each split; failed examples have none. A row whose `flags` are not empty (its final answer
+    failed a quality gate) is left out unless `keep_flagged`."""
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for record in sorted(records, key=lambda r: r.id):
         if record.failure:  # a turn failed twice: the example is incomplete

@@ -20,6 +20,7 @@ from cai.config import RunConfig
 from cai.constitution import load_constitution
 from cai.engines import Sampling
 from cai.errors import CaiError
+from cai.executor import run_pending
 from cai.export import export_dataset
 from cai.inputs import Skipped, load_prompts, require_rows
 from cai.label.dataset import load_pairs
@@ -27,7 +28,6 @@ from cai.label.options import label_note, label_report
 from cai.label.pairs import COLUMNS
 from cai.label.stats import summary_rows as label_summary_rows
 from cai.manifest import RunStats, now, versions
-from cai.executor import run_pending
 from cai.models import check_model
 from cai.pipeline import build_steps
 from cai.progress import StageProgress, key_value_table, stage_table

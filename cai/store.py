@@ -100,7 +100,7 @@ class RunStore:
                     continue  # a torn last line from a killed run
         return done
 
-    def trace_writer(self, fsync_every: float = FSYNC_EVERY_S) -> "TraceWriter":
+    def trace_writer(self, fsync_every: float = FSYNC_EVERY_S) -> TraceWriter:
         return TraceWriter(self.path / TRACES, fsync_every)
 
     def append(self, records: list[Record]) -> None:
@@ -138,7 +138,7 @@ class TraceWriter:
         self.handle = None
         self.synced = 0.0
 
-    def __enter__(self) -> "TraceWriter":
+    def __enter__(self) -> TraceWriter:
         self.handle = self.path.open("a", encoding="utf-8")
         self.synced = time.monotonic()
         return self

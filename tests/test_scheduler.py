@@ -110,7 +110,8 @@ def test_a_request_failing_once_succeeds_when_retried(tmp_path, write_jsonl):
 
 
 def test_a_failing_label_question_is_recorded_on_the_label_not_the_example(tmp_path, write_jsonl):
-    engine = ScriptedEngine(probs=lambda c: PROBS, fail=lambda r: r.scores and "question 1" in json.dumps(r.conversation))
+    engine = ScriptedEngine(probs=lambda c: PROBS,
+                            fail=lambda r: r.scores and "question 1" in json.dumps(r.conversation))
     manifest, store = run(tmp_path, prompts_file(write_jsonl, 3), engine, rounds=1)
     record = by_id(store)["p1"]
     assert record["failure"] is None and manifest["counts"]["failed"] == 0

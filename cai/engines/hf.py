@@ -79,7 +79,7 @@ class HFEngine(Engine):
             results = [error] * len(batch)
         return [(q.key, result) for q, result in zip(batch, results)]
 
-    def _next_batch(self) -> list["_Queued"]:
+    def _next_batch(self) -> list[_Queued]:
         """The oldest request and up to batch_size-1 compatible ones nearest to it in length: little
         padding (shortest-first among what is queued) without letting a long request starve."""
         if not self.queue:

@@ -1,8 +1,9 @@
 """Any OpenAI-compatible server (`vllm serve`, SGLang, TGI, a hosted endpoint) over /v1/chat/completions.
 
 Each request is one coroutine on a background event loop, at most `concurrency` in flight, spread over
-the base URLs, so the servers' own schedulers see a full queue; `collect` takes the answers as they come. The API key is read from an environment variable and lives
-only in request headers: it never reaches the manifest, the logs or an error message.
+the base URLs, so the servers' own schedulers see a full queue; `collect` takes the answers as they
+come. The API key is read from an environment variable and lives only in request headers: it never
+reaches the manifest, the logs or an error message.
 
 Choice probabilities ask for one token with `top_logprobs`; an assistant prefix is continued with
 vLLM's `continue_final_message` (also understood by SGLang), which renders exactly the prompt the
