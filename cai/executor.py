@@ -45,9 +45,10 @@ def run_pending(steps: list, pending: list[Record], engine: Engine, sampling: Sa
         progress.add(name, len(pending))
     bars = {name: progress.callback(name) for name in names + [OVERALL]}
 
-    def on_step(name: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
-        stats.stage(name).add(1, seconds, prompt_tokens, completion_tokens)
-        bars[name](1, completion_tokens)
+    def on_step(name: str, prompt_tokens: int, completion_tokens: int, seconds: float, examples: int) -> None:
+        stats.stage(name).add(examples, seconds, prompt_tokens, completion_tokens)
+        if examples:
+            bars[name](1, completion_tokens)
         if completion_tokens:
             bars[OVERALL](0, completion_tokens)
 

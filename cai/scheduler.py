@@ -55,7 +55,7 @@ class StageClock:
 
 class Scheduler:
     """`engine_for(step)` picks the engine of a step; `on_step(name, prompt_tokens, completion_tokens,
-    seconds)` is told each time an example passes a step; `on_finished(record)` gets every finished
+    seconds, examples)` is told each time an example leaves a step (examples 1: it passed, 0: it failed); `on_finished(record)` gets every finished
     (or failed) example, in completion order."""
 
     def __init__(self, steps: list, engine_for: Callable[[object], Engine], sampling, window: int,
@@ -108,12 +108,13 @@ class Scheduler:
                 requests = example.flow.send(outcomes)
             except StopIteration as done:
                 example.record, prompt_tokens, completion_tokens = done.value
-                self.on_step(step.name, prompt_tokens, completion_tokens, self.clock.leave(step.name))
+                self.on_step(step.name, prompt_tokens, completion_tokens, self.clock.leave(step.name), 1)
                 example.step += 1
                 example.flow = None
                 continue
             except ExampleFailed as failure:
-                self.clock.leave(step.name)
+                # Its time in the stage still counts toward the stage's busy span; it did not pass it.
+                self.on_step(step.name, 0, 0, self.clock.leave(step.name), 0)
                 example.record.failure = {"stage": step.name, "reason": failure.reason}
                 example.record.errors.append(f"{step.name}: {failure.reason}")
                 self.failed += 1
