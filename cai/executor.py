@@ -7,6 +7,7 @@ chunk by chunk, every stage one engine call over the chunk, each chunk saved whe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from cai.engines.base import Engine, Sampling
@@ -18,6 +19,7 @@ from cai.records import Record
 from cai.scheduler import Scheduler
 
 SCHEDULES = ("continuous", "stages")
+BAR_EVERY_S = 0.1
 OVERALL = "all"  # the progress line counting finished examples and every generated token
 
 
@@ -43,7 +45,7 @@ def run_pending(steps: list, pending: list[Record], engine: Engine, sampling: Sa
     names = [step.name for step in steps]
     for name in names + [OVERALL]:
         progress.add(name, len(pending))
-    bars = {name: progress.callback(name) for name in names + [OVERALL]}
+    bars = {name: _Batched(progress.callback(name)) for name in names + [OVERALL]}
 
     def on_step(name: str, prompt_tokens: int, completion_tokens: int, seconds: float, examples: int) -> None:
         stats.stage(name).add(examples, seconds, prompt_tokens, completion_tokens)
@@ -60,4 +62,28 @@ def run_pending(steps: list, pending: list[Record], engine: Engine, sampling: Sa
         bars[OVERALL](1, 0)
 
     scheduler = Scheduler(steps, engine_for, sampling, window_for(config, by_role[POLICY]), on_finished, on_step)
-    return scheduler.run(pending)
+    try:
+        return scheduler.run(pending)
+    finally:
+        for bar in bars.values():
+            bar.flush()
+
+
+class _Batched:
+    """Passes progress on at most every BAR_EVERY_S: examples finish one by one, thousands a second on a fast
+    engine, and redrawing a bar costs more than scheduling an example."""
+
+    def __init__(self, advance: Callable[[int, int], None]):
+        self.advance, self.items, self.tokens, self.last = advance, 0, 0, 0.0
+
+    def __call__(self, items: int, tokens: int) -> None:
+        self.items += items
+        self.tokens += tokens
+        if time.monotonic() - self.last >= BAR_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items or self.tokens:
+            self.advance(self.items, self.tokens)
+        self.items = self.tokens = 0
+        self.last = time.monotonic()
