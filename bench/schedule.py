@@ -6,7 +6,7 @@ share the machine's state):
   (b) stages     — `--schedule stages --chunk-size 16`;
   (c) one chunk  — `--schedule stages --chunk-size N`: every stage one batch over all N prompts.
 
-    python bench/schedule.py --prompts 48 --rounds 2 --max-new-tokens 64
+    python bench/schedule.py --prompts 48 --rounds 2 --max-new-tokens 64 [--ways c,a,b,a,c]
 
 Overhead, on the scripted engine (no model cost: what the pipeline itself costs), each size in its own
 process so the peak RSS is that run's:
@@ -55,9 +55,10 @@ def throughput(args) -> None:
     engine = VLLMEngine(str(default_model_dir()), VLLMOptions(seed=0))
     print(f"vllm engine started in {time.perf_counter() - started:.0f} s; max_num_seqs {engine.max_num_seqs}, "
           f"window {engine.window}", flush=True)
-    ways = [("(a) continuous", {"schedule": "continuous"}),
-            ("(b) stages, chunks of 16", {"schedule": "stages", "chunk_size": 16}),
-            (f"(c) stages, one chunk of {args.prompts}", {"schedule": "stages", "chunk_size": args.prompts})]
+    known = {"a": ("(a) continuous", {"schedule": "continuous"}),
+             "b": ("(b) stages, chunks of 16", {"schedule": "stages", "chunk_size": 16}),
+             "c": (f"(c) stages, one chunk of {args.prompts}", {"schedule": "stages", "chunk_size": args.prompts})}
+    ways = [known[letter] for letter in args.ways.split(",")]
     results = []
     try:
         engine.chat([[{"role": "user", "content": f"Count to {i}."}] for i in range(8)], Sampling(16, 0.0))  # warm-up
@@ -81,8 +82,13 @@ def throughput(args) -> None:
     for r in results:
         r["rate"] = r["tokens"] / r["seconds"]
         print(f"{r['way']:<34} {r['seconds']:>8.1f} {r['tokens']:>7d} {r['rate']:>7.1f}")
-    base = results[0]["rate"]
-    print("\n" + ", ".join(f"a/{r['way'][1]} = {base / r['rate']:.2f}" for r in results[1:]) + " (tok/s ratios)")
+    rates: dict[str, list[float]] = {}
+    for r in results:
+        rates.setdefault(r["way"][1], []).append(r["rate"])
+    mean = {way: sum(v) / len(v) for way, v in rates.items()}
+    if "a" in mean:
+        print("\n" + ", ".join(f"a/{way} = {mean['a'] / rate:.2f}" for way, rate in mean.items() if way != "a")
+              + " (mean tok/s ratios over the repeats)")
 
 
 def overhead_child(examples: int, schedule: str, rounds: int) -> None:
@@ -129,6 +135,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--few-shot", type=int, default=2)
     parser.add_argument("--label", action="store_true", help="label the pairs too (prefill only)")
+    parser.add_argument("--ways", default="a,b,c", help="the ways in the order they run; repeat one to run it "
+                                                        "again, e.g. c,a,c,a (machine load drifts)")
     parser.add_argument("--overhead", default=None, help="comma-separated sizes for the scripted-engine bench")
     parser.add_argument("--schedules", default="continuous,stages", help="overhead: which schedules")
     parser.add_argument("--overhead-child", type=int, default=None, help=argparse.SUPPRESS)
