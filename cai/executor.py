@@ -34,14 +34,19 @@ def takes_requests(engine) -> bool:
     return isinstance(engine, Engine) and chat is Engine.chat
 
 
-def run_pending(steps: list, pending: list[Record], engine: Engine, sampling: Sampling, config,
-                stats: RunStats, progress: StageProgress, checkpoint: Callable[[list[Record]], None],
-                engine_for: Callable[[object], Engine] | None = None) -> int:
-    """Returns how many examples finished. `checkpoint(records)` persists finished examples."""
-    if config.schedule == "continuous" and not takes_requests(engine):
+def run_pending(steps: list, pending: list[Record], engines: Engine | dict[str, Engine], sampling: Sampling, config,
+                stats: RunStats, progress: StageProgress, checkpoint: Callable[[list[Record]], None]) -> int:
+    """Returns how many examples finished. `checkpoint(records)` persists finished examples. `engines`: one
+    engine for every step, or one per role (each step's `role`: policy or feedback)."""
+    by_role = {POLICY: engines} if isinstance(engines, Engine) else engines
+
+    def engine_for(step) -> Engine:
+        return by_role.get(getattr(step, "role", POLICY)) or by_role[POLICY]
+
+    if config.schedule == "continuous" and not all(takes_requests(engine_for(s)) for s in steps):
         config.schedule = "stages"  # so the manifest says what ran
     if config.schedule == "stages":
-        return run_steps(steps, pending, engine, sampling, config, stats, progress, checkpoint)
+        return run_steps(steps, pending, engines, sampling, config, stats, progress, checkpoint)
     names = [step.name for step in steps]
     for name in names + [OVERALL]:
         progress.add(name, len(pending))

@@ -77,7 +77,8 @@ def turns_flow(step, record: Record, sampling: Sampling) -> Flow:
         [record] = stage.apply([record], [outcome.text])
         record.tokens["prompt"] += outcome.prompt_tokens
         record.tokens["completion"] += outcome.completion_tokens
-        prompt_tokens, completion_tokens = prompt_tokens + outcome.prompt_tokens, completion_tokens + outcome.completion_tokens
+        prompt_tokens += outcome.prompt_tokens
+        completion_tokens += outcome.completion_tokens
     record, step_prompt, step_completion = yield from chat_flow(step.step, record, sampling)
     return record, prompt_tokens + step_prompt, completion_tokens + step_completion
 

@@ -55,8 +55,8 @@ class StageClock:
 
 class Scheduler:
     """`engine_for(step)` picks the engine of a step; `on_step(name, prompt_tokens, completion_tokens,
-    seconds, examples)` is told each time an example leaves a step (examples 1: it passed, 0: it failed); `on_finished(record)` gets every finished
-    (or failed) example, in completion order."""
+    seconds, examples)` is told each time an example leaves a step (examples 1: it passed, 0: it failed);
+    `on_finished(record)` gets every finished (or failed) example, in completion order."""
 
     def __init__(self, steps: list, engine_for: Callable[[object], Engine], sampling, window: int,
                  on_finished: Callable[[Record], None], on_step: Callable[..., None] | None = None):
