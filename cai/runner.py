@@ -141,7 +141,10 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
         stats.sessions.append(session)
         counts = {"inputs": len(loaded.records) + len(loaded.skipped), "skipped": len(skipped),
                   "completed": len(records) - len(pending), "pending": len(pending), "failed": 0}
-        written = {"at": 0.0}
+        # The session is on disk before any work, so a kill before the first example finishes still leaves it.
+        store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts, "running", created,
+                                       feedback=engines.feedback_section(stats, steps)))
+        written = {"at": time.monotonic()}
 
         finished_stages = copy.deepcopy(stats.stages)  # the statistics of finished chunks only
 
