@@ -73,6 +73,7 @@ Finished = tuple  # (key, Completion | ChoiceProbs | BaseException)
 
 class Engine(ABC):
     name: str = "engine"
+    can_score: bool = True  # answers choice requests (`choice_probs`); the feedback role needs it
 
     def __init__(self, model_id: str):
         self.model_id = model_id

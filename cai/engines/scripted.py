@@ -34,6 +34,7 @@ class ScriptedEngine(Engine):
                  window: int = 32):
         super().__init__("scripted")
         self.reply, self.probs, self._context = reply, probs, context
+        self.can_score = probs is not None
         self.finish, self.fail, self.rng, self._window = finish, fail, random.Random(seed), window
         self.calls: list[tuple[str, int]] = []  # (method, batch size): lets tests check batching
         self.queue: list[tuple[object, Request]] = []
