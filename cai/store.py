@@ -1,7 +1,8 @@
 """The run directory: config, constitution snapshot, append-only traces, skipped rows, manifest.
 
-traces.jsonl is the checkpoint: records are appended and fsynced as they finish, so a killed run
-loses at most the work in flight; a torn last line (killed mid-write) is dropped on resume.
+traces.jsonl is the checkpoint: records are appended as they finish (one by one with the continuous
+schedule, a chunk at a time with stages) and fsynced on a short timer, so a killed run loses at most
+the work in flight; a torn last line (killed mid-write) is dropped on resume.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import yaml
 
 from cai.errors import CaiError
 from cai.records import Record
+
+# Seconds between fsyncs of traces.jsonl while examples stream in.
+FSYNC_EVERY_S = 1.0
 
 TRACES, MANIFEST, CONFIG, SKIPPED, CONSTITUTION, DATASET = (
     "traces.jsonl", "manifest.json", "config.yaml", "skipped.jsonl", "constitution.yaml", "dataset")
@@ -81,6 +86,23 @@ class RunStore:
             with path.open("r+b") as handle:
                 handle.truncate(data.rfind(b"\n") + 1)
 
+    def done_ids(self) -> set[str]:
+        """Ids of the examples already in traces.jsonl: all resume needs to know, without the records."""
+        path = self.path / TRACES
+        if not path.is_file():
+            return set()
+        done = set()
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    done.add(json.loads(line)["id"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a torn last line from a killed run
+        return done
+
+    def trace_writer(self, fsync_every: float = FSYNC_EVERY_S) -> TraceWriter:
+        return TraceWriter(self.path / TRACES, fsync_every)
+
     def append(self, records: list[Record]) -> None:
         with (self.path / TRACES).open("a", encoding="utf-8") as handle:
             for record in records:
@@ -104,6 +126,38 @@ class RunStore:
 
     def write_manifest(self, manifest: dict) -> None:
         _atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+class TraceWriter:
+    """Appends finished examples one by one. Each line reaches the operating system at once (a killed
+    process loses nothing written); fsync, which guards against a crash of the machine, runs at most
+    every `fsync_every` seconds and on close, since per line it would cost more than the work."""
+
+    def __init__(self, path: Path, fsync_every: float = FSYNC_EVERY_S):
+        self.path, self.fsync_every = path, fsync_every
+        self.handle = None
+        self.synced = 0.0
+
+    def __enter__(self) -> TraceWriter:
+        self.handle = self.path.open("a", encoding="utf-8")
+        self.synced = time.monotonic()
+        return self
+
+    def write(self, records: list[Record]) -> None:
+        for record in records:
+            self.handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self.handle.flush()
+        if time.monotonic() - self.synced >= self.fsync_every:
+            self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.handle.fileno())
+        self.synced = time.monotonic()
+
+    def __exit__(self, *exc) -> None:
+        self.handle.flush()
+        self.sync()
+        self.handle.close()
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ building, running and shutting down the engine in a fresh process is what it che
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -189,3 +190,39 @@ def test_cpu_kv_cache_is_sized_explicitly(monkeypatch):
     assert kwargs["gpu_memory_utilization"] == 0.5 and kwargs["max_model_len"] == 2048
     assert kwargs["tensor_parallel_size"] == 2 and kwargs["enforce_eager"] is False
     assert kwargs["dtype"] == "auto" and "max_num_batched_tokens" not in kwargs  # GPU: vLLM's own choices
+
+
+@pytest.mark.real
+def test_a_prompt_overflowing_the_context_at_revision_is_recorded_and_the_run_completes(tmp_path, vllm_engine):
+    """The long prompt fits the context with room for an answer and a critique (the principle's critique
+    text is short), but its revision request repeats a revision text longer than all the room left."""
+    import yaml
+    from rich.console import Console
+
+    from cai.config import RunConfig
+    from cai.runner import execute_run
+
+    revision = " ".join(["Rewrite the answer so it is kind, clear and short."] * 20)  # about 240 tokens
+    constitution = tmp_path / "constitution.yaml"
+    constitution.write_text(yaml.safe_dump({"name": "overflow", "version": 1, "principles": [
+        {"id": "short", "category": "helpfulness", "critique": "Is it kind?", "revision": revision}]}))
+    budget = vllm_engine.context_length - 3 * 16 - 64  # what the runner lets in up front
+    words = budget - 40
+    while vllm_engine.count_tokens([{"role": "user", "content": "apple " * words}]) < budget:
+        words += 1
+    long_prompt = "apple " * (words - 1)
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "short-0", "prompt": "Name a colour."}, {"id": "long", "prompt": long_prompt},
+        {"id": "short-1", "prompt": "Name a fruit."}]))
+    config = RunConfig(prompts=str(prompts), constitution=str(constitution), engine="vllm", model="default",
+                       out=str(tmp_path / "run"), rounds=1, max_new_tokens=16, few_shot=0, temperature=0.0,
+                       label=False, gates="none", test_size=0.0, schedule="continuous")
+    manifest = execute_run(config, engine=vllm_engine, show_progress=False, console=Console(file=open(os.devnull, "w")))
+    records = {r["id"]: r for r in map(json.loads, (tmp_path / "run" / "traces.jsonl").read_text().splitlines())}
+    assert set(records) == {"short-0", "long", "short-1"}
+    failure = records["long"]["failure"]
+    assert failure["stage"] == "revise 1" and str(vllm_engine.context_length) in failure["reason"], failure
+    assert records["long"]["rounds"][0]["critique"]  # it got as far as the critique
+    assert all(records[i]["failure"] is None and records[i]["rounds"][0]["revision"] for i in ("short-0", "short-1"))
+    assert manifest["counts"]["failed"] == 1 and manifest["splits"]["train_sft"] == 2

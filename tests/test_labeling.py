@@ -291,7 +291,7 @@ def test_run_labels_by_default_and_exports_what_the_labels_say(tmp_path, write_j
 
     config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
                        gates="none",
-                       rounds=1, test_size=0.0, chunk_size=4)
+                       rounds=1, test_size=0.0, chunk_size=4, schedule="stages")
     engine = ScriptedEngine(probs=judge)
     manifest = execute_run(config, engine=engine, console=Console(file=open("/dev/null", "w")), show_progress=False)
     assert ("choice_probs", 4 * 4) in engine.calls and ("choice_probs", 2 * 4) in engine.calls

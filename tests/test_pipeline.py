@@ -37,7 +37,8 @@ def prompts_file(write_jsonl, n):
 
 def test_every_stage_is_one_batch_per_chunk(tmp_path, write_jsonl):
     engine = ScriptedEngine(probs=lambda conversation: {"A": 0.7, "B": 0.3})
-    manifest, engine, store = run(tmp_path, prompts_file(write_jsonl, 10), engine=engine, rounds=2, chunk_size=4)
+    manifest, engine, store = run(tmp_path, prompts_file(write_jsonl, 10), engine=engine, rounds=2, chunk_size=4,
+                                  schedule="stages")
     # 3 chunks (4, 4, 2) x 6 steps (respond + 2 x critique/revise + label); the label step asks
     # 2 principles x 2 orders per example in one call.
     def per_chunk(n):
@@ -83,12 +84,12 @@ def test_principles_are_reproducible_per_seed_and_id():
 
 def test_resume_runs_only_what_is_missing(tmp_path, write_jsonl):
     prompts = prompts_file(write_jsonl, 6)
-    run(tmp_path, prompts, rounds=1, chunk_size=2)
+    run(tmp_path, prompts, rounds=1, chunk_size=2, schedule="stages")
     store = RunStore(tmp_path / "run")
     lines = (store.path / "traces.jsonl").read_text().splitlines()
     # Simulate a crash: the last chunk never finished and the line before it was torn mid-write.
     (store.path / "traces.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])
-    manifest, engine, _ = run(tmp_path, prompts, rounds=1, chunk_size=2, resume=True)
+    manifest, engine, _ = run(tmp_path, prompts, rounds=1, chunk_size=2, resume=True, schedule="stages")
     ids = [json.loads(line)["id"] for line in (store.path / "traces.jsonl").read_text().splitlines()]
     assert sorted(ids) == [f"p{i}" for i in range(6)]
     assert engine.calls[0] == ("chat", 2)  # only p3.. p5 were pending: chunks of 2 and 1

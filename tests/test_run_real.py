@@ -107,42 +107,46 @@ def test_dpo_trainer_takes_a_step_on_the_exported_preferences(real_run, default_
     assert result.training_loss == result.training_loss  # a real number, not NaN
 
 
-def test_sigkill_mid_chunk_then_resume_gives_the_uninterrupted_run(tmp_path, default_model_path):
-    """Killed while a chunk of four examples is in flight, inspected as it lies, resumed in a new process:
-    the result is the run that was never interrupted (sampling at temperature 0.7, so the seeds matter)."""
+def test_sigkill_with_examples_in_flight_then_resume_matches_an_uninterrupted_run(tmp_path):
+    """The continuous schedule with 4 examples in flight, killed after the first finish. Greedy, float32,
+    one sequence per forward pass: an example's texts then do not depend on which others shared its batch,
+    so the resumed run must equal an uninterrupted one."""
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Name a fruit that starts with {c}."}) + "\n"
                                for i, c in enumerate("abcdefgh")))
-    out, reference = tmp_path / "run", tmp_path / "reference"
-    args = ["run", "--prompts", str(prompts), "--engine", "hf", "--rounds", "1", "--max-new-tokens", "8",
-            "--few-shot", "0", "--chunk-size", "4", "--no-label", "--seed", "5", "--quiet"]
-    process = subprocess.Popen([sys.executable, "-m", "cai", *args, "--out", str(out)], stdout=subprocess.DEVNULL,
+    common = ["run", "--prompts", str(prompts), "--engine", "hf", "--rounds", "1", "--max-new-tokens", "12",
+              "--few-shot", "0", "--temperature", "0", "--dtype", "float32", "--batch-size", "1",
+              "--schedule", "continuous", "--window", "4", "--label-principles", "1", "--quiet"]
+    out = tmp_path / "run"
+    args = common + ["--out", str(out)]
+    process = subprocess.Popen([sys.executable, "-m", "cai", *args], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     traces = out / "traces.jsonl"
-    deadline = time.time() + 600
+    deadline = time.time() + 1200  # generous: a loaded machine
     while time.time() < deadline and process.poll() is None:
-        if traces.exists() and len(traces.read_text().splitlines()) >= 4:
+        if traces.exists() and traces.read_text().count("\n") >= 1:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed: " + process.stderr.read().decode()[-2000:]
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert len(traces.read_text().splitlines()) == 4  # the first chunk; the second died in flight
+    finished_before = len(traces.read_text().splitlines())
+    assert 1 <= finished_before < 8
 
     shown = cai("inspect", str(out), env={**os.environ, "COLUMNS": "300"})  # killed for real, as it lies on disk
     assert shown.returncode == 0, shown.stderr[-2000:]
-    assert "4 finished" in shown.stdout and "running or killed" in shown.stdout, shown.stdout
+    assert f"{finished_before} finished" in shown.stdout, shown.stdout
 
-    result = cai(*args, "--out", str(out), "--resume")
+    result = cai(*args, "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in traces.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == [f"q{i}" for i in range(8)]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["completed"] == 8 and len(manifest["sessions"]) == 2
-    assert manifest["sessions"][1]["pending"] == 4
+    assert manifest["sessions"][1]["pending"] == 8 - finished_before
 
-    result = cai(*args, "--out", str(reference))
+    whole = tmp_path / "whole"
+    result = cai(*common, "--out", str(whole))
     assert result.returncode == 0, result.stderr[-3000:]
-    read = lambda folder: sorted((json.loads(line) for line in (folder / "traces.jsonl").read_text().splitlines()),  # noqa: E731
-                                 key=lambda r: r["id"])
-    resumed, uninterrupted = read(out), read(reference)
-    assert [r["id"] for r in resumed] == [f"q{i}" for i in range(8)]
-    assert resumed == uninterrupted
+    uninterrupted = {r["id"]: r for r in map(json.loads, (whole / "traces.jsonl").read_text().splitlines())}
+    assert {r["id"]: r for r in records} == uninterrupted

@@ -62,7 +62,7 @@ def test_run_fills_turns_one_depth_per_call_and_the_critique_sees_them(tmp_path,
     ])
     engine = ScriptedEngine(reply=reply)
     config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
-                       rounds=1, few_shot=0, label=False)
+                       rounds=1, few_shot=0, label=False, schedule="stages")
     manifest = execute_run(config, engine=engine, console=QUIET, show_progress=False)
     # turn depth 1 for both multi-turn rows, depth 2 for one, then respond, critique, revise.
     assert engine.calls == [("chat", 2), ("chat", 1), ("chat", 3), ("chat", 3), ("chat", 3)]

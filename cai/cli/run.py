@@ -40,7 +40,14 @@ def run_command(
                                           "(default: 1.0)")] = None,
     few_shot: Annotated[Optional[int], Opt(help="Worked examples from the constitution put before each "
                                            "critique. (default: 2)")] = None,
-    chunk_size: Annotated[Optional[int], Opt(help="Examples finished and saved together. (default: 64)")] = None,
+    schedule: Annotated[Optional[str], Opt(help=(
+        "continuous: each example moves to its next turn as soon as its last one finishes, and is saved "
+        "when done; stages: chunk by chunk, each stage waiting for the whole chunk. (default: continuous)"))] = None,
+    window: Annotated[Optional[int], Opt(help=(
+        "continuous: examples in flight at once. (default: from the engine: vllm 2 x max_num_seqs, "
+        "openai --concurrency, hf 2 x --batch-size)"))] = None,
+    chunk_size: Annotated[Optional[int], Opt(help=(
+        "stages: examples finished and saved together. (default: 64)"))] = None,
     batch_size: Annotated[Optional[int], Opt(help="hf engine: sequences per forward pass. (default: 16)")] = None,
     dtype: Annotated[Optional[str], Opt(help="auto, float32 or bfloat16. (default: auto)")] = None,
     tensor_parallel_size: Annotated[Optional[int], Opt(rich_help_panel=ENGINES, help=(

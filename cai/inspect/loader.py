@@ -42,7 +42,7 @@ class RoundView:
 
 @dataclass
 class Example:
-    index: int  # position in traces.jsonl, the number `--index` takes
+    index: int  # position in input order (source row), the number `--index` takes
     id: str
     messages: list[dict]
     category: str | None
@@ -167,7 +167,10 @@ def read_examples(path: Path) -> tuple[list[Example], list[str]]:
             duplicates += 1
             continue
         seen.add(str(data["id"]))
-        examples.append(_example(len(examples), data))
+        examples.append(data)
+    # Input order (the source row), not file order: the continuous schedule writes in completion order.
+    examples.sort(key=lambda d: d["source_row"] if isinstance(d.get("source_row"), int) else float("inf"))
+    examples = [_example(index, data) for index, data in enumerate(examples)]
     notes = []
     if torn_tail:
         notes.append("the last line of traces.jsonl is incomplete (the run is still writing or was killed); "
