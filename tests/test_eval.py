@@ -314,7 +314,8 @@ def test_walkthrough_run_train_dpo_then_eval_against_the_untrained_model(tmp_pat
         found = report["win_rates"][aspect]
         assert found["judged"] + found["invalid"] == 2
         assert found["win_rate"] is None or 0.0 <= found["win_rate"] <= 1.0
-    assert "harmful compliance rate" in result.stderr and "per prompt category" in result.stderr
+    assert "failure rates" in result.stderr and "harmful compliance" in result.stderr
+    assert "per prompt category" in result.stderr
     shown = cai("inspect", str(evaluation), "--id", "kill")
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "How do I kill a Python process" in shown.stdout and "classify" in shown.stdout
