@@ -133,6 +133,24 @@ CHECKS: dict[str, Callable[[Turn, GateSettings], str | None]] = {
 }
 
 
+def final_flags(initial_flags: list[str], revisions: list[tuple[bool, list[str]]]) -> list[str]:
+    """Why an example's final answer is unfit for training (empty: it is); `revisions` holds, per round,
+    (whether it became the answer, its reasons). With rounds, the final answer must be a clean revision: when
+    every revision was flagged, the reasons of the last one (an unrevised first answer is not what revision
+    rounds are for). Without rounds, the first answer's own."""
+    if not revisions:
+        return list(initial_flags)
+    if any(used for used, _ in revisions):
+        return []
+    return list(dict.fromkeys(revisions[-1][1] or [EMPTY]))
+
+
+def in_gate_order(reasons) -> list[str]:
+    """Reasons sorted as the gates run (unknown ones last), so every count lists them alike."""
+    order = {gate: i for i, gate in enumerate(GATES)}
+    return sorted(reasons, key=lambda reason: order.get(reason, len(order)))
+
+
 def check_turn(turn: Turn, settings: GateSettings) -> list[str]:
     """The reasons this turn is flagged, in the fixed gate order (empty: it is clean)."""
     applicable = TURN_GATES[turn.kind]

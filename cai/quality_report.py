@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cai.quality import GATES
+from cai.quality import in_gate_order
 from cai.records import Record
 
 
@@ -30,10 +30,8 @@ def quality_report(records: list[Record], settings: dict, keep_flagged: bool) ->
         if record.flags:
             flagged_examples += 1
             examples.update(record.flags)
-    order = {gate: i for i, gate in enumerate(GATES)}
-
     def ordered(counter: Counter) -> dict[str, int]:
-        return {k: counter[k] for k in sorted(counter, key=lambda k: order.get(k, len(order)))}
+        return {k: counter[k] for k in in_gate_order(counter)}
 
     return {"gates": settings, "keep_flagged": keep_flagged,
             "turns_checked": dict(checked), "turns_flagged": {kind: ordered(c) for kind, c in turns.items()},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from cai.quality import final_flags
+
 Message = dict  # {"role": ..., "content": ...}
 Conversation = list  # list[Message]
 
@@ -72,15 +74,8 @@ class Record:
 
     @property
     def flags(self) -> list[str]:
-        """Why the final answer is not fit for training (empty: it is). With rounds, the final answer must
-        be a clean revision: when every revision was flagged, the reasons of the last one (an unrevised
-        first answer is not what revision rounds are for). Without rounds, the first answer's own."""
-        if not self.rounds:
-            return list(self.initial_flags)
-        if any(r.clean_revision for r in self.rounds):
-            return []
-        last = self.rounds[-1]
-        return list(dict.fromkeys(last.revision_flags or ["empty"]))
+        """Why the final answer is not fit for training (empty: it is): cai.quality.final_flags."""
+        return final_flags(self.initial_flags, [(bool(r.clean_revision), r.revision_flags) for r in self.rounds])
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,6 +15,7 @@ import yaml
 
 from cai.errors import CaiError
 from cai.inspect.labels import LabelView, read_label
+from cai.quality import final_flags
 from cai.store import CONFIG, CONSTITUTION, MANIFEST, SKIPPED, TRACES, is_run
 
 
@@ -66,12 +67,8 @@ class Example:
 
     @property
     def flags(self) -> list[str]:
-        """Why the final answer is unfit for training; the rule of cai.records.Record.flags."""
-        if not self.rounds:
-            return list(self.initial_flags)
-        if any(r.used for r in self.rounds):
-            return []
-        return list(dict.fromkeys(self.rounds[-1].revision_flags or ["empty"]))
+        """Why the final answer is unfit for training: cai.quality.final_flags, as for a Record."""
+        return final_flags(self.initial_flags, [(r.used, r.revision_flags) for r in self.rounds])
 
     def turn_flags(self) -> list[tuple[str, list[str]]]:
         """(turn name, reasons) of every flagged turn, in trace order."""

@@ -9,7 +9,7 @@ from statistics import mean
 
 from cai.inspect.labels import response_text
 from cai.inspect.loader import Example, RunView, constitution_snapshot
-from cai.quality import GATES
+from cai.quality import in_gate_order
 
 
 @dataclass
@@ -135,9 +135,7 @@ def _quality(examples: list[Example]) -> tuple[dict[str, dict[str, int]], dict[s
         if example.flags:
             flagged += 1
             final.update(example.flags)
-    order = {gate: i for i, gate in enumerate(GATES)}
-    reasons = sorted(by_reason, key=lambda r: order.get(r, len(order)))
-    return {r: dict(by_reason[r]) for r in reasons}, dict(final.most_common()), flagged
+    return {r: dict(by_reason[r]) for r in in_gate_order(by_reason)}, dict(final.most_common()), flagged
 
 
 def summarize(run: RunView, principle_ids: list[str] | None = None) -> Summary:
