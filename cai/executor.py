@@ -8,7 +8,7 @@ chunk by chunk, every stage one engine call over the chunk, each chunk saved whe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cai.engines.base import Engine, Sampling
 from cai.engines.feedback import POLICY
@@ -34,10 +34,13 @@ def takes_requests(engine) -> bool:
     return isinstance(engine, Engine) and chat is Engine.chat
 
 
-def run_pending(steps: list, pending: list[Record], engines: Engine | dict[str, Engine], sampling: Sampling, config,
-                stats: RunStats, progress: StageProgress, checkpoint: Callable[[list[Record]], None]) -> int:
+def run_pending(steps: list, pending: Iterable[Record], engines: Engine | dict[str, Engine], sampling: Sampling,
+                config, stats: RunStats, progress: StageProgress, checkpoint: Callable[[list[Record]], None],
+                total: int | None = None) -> int:
     """Returns how many examples finished. `checkpoint(records)` persists finished examples. `engines`: one
-    engine for every step, or one per role (each step's `role`: policy or feedback)."""
+    engine for every step, or one per role (each step's `role`: policy or feedback). `pending` may be a
+    stream; `total` (how many it holds, default len(pending)) sizes the bars."""
+    total = len(pending) if total is None else total
     by_role = {POLICY: engines} if isinstance(engines, Engine) else engines
 
     def engine_for(step) -> Engine:
@@ -46,10 +49,10 @@ def run_pending(steps: list, pending: list[Record], engines: Engine | dict[str, 
     if config.schedule == "continuous" and not all(takes_requests(engine_for(s)) for s in steps):
         config.schedule = "stages"  # so the manifest says what ran
     if config.schedule == "stages":
-        return run_steps(steps, pending, engines, sampling, config, stats, progress, checkpoint)
+        return run_steps(steps, pending, engines, sampling, config, stats, progress, checkpoint, total)
     names = [step.name for step in steps]
     for name in names + [OVERALL]:
-        progress.add(name, len(pending))
+        progress.add(name, total)
     bars = {name: _Batched(progress.callback(name)) for name in names + [OVERALL]}
 
     def on_step(name: str, prompt_tokens: int, completion_tokens: int, seconds: float, examples: int) -> None:

@@ -7,6 +7,9 @@ string columns of the public cai-conversation-harmless layout.
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from cai.label.stats import keeps
@@ -92,19 +95,26 @@ def pref_row(record: Record, min_margin: float = 0.0) -> dict | None:
     }
 
 
+def rows_of(record: Record, test_size: float, min_margin: float = 0.0,
+            keep_flagged: bool = False) -> list[tuple[str, dict]]:
+    """(split, row) for each row one record makes; a failed example makes none. A row whose `flags` are not
+    empty (its final answer failed a quality gate) is left out unless `keep_flagged`. The split follows the
+    prompt conversation, not the row id, so the same prompt at two rows (or renamed duplicate ids) never
+    lands in both train and test."""
+    if record.failure:  # a turn failed twice: the example is incomplete
+        return []
+    part = "test" if stable_fraction(conversation_key(record.messages)) < test_size else "train"
+    return [(f"{part}_{kind}", row) for kind, row in (("sft", sft_row(record)), ("prefs", pref_row(record, min_margin)))
+            if row is not None and (keep_flagged or not row["flags"])]
+
+
 def build_rows(records: list[Record], test_size: float, min_margin: float = 0.0,
                keep_flagged: bool = False) -> dict[str, list[dict]]:
-    """Rows of each split; failed examples have none. A row whose `flags` are not empty (its final answer
-    failed a quality gate) is left out unless `keep_flagged`. The split follows the prompt conversation, not
-    the row id, so the same prompt at two rows (or renamed duplicate ids) never lands in both train and test."""
+    """Rows of each split, in id order (what `export_dataset` writes, held in memory)."""
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for record in sorted(records, key=lambda r: r.id):
-        if record.failure:  # a turn failed twice: the example is incomplete
-            continue
-        part = "test" if stable_fraction(conversation_key(record.messages)) < test_size else "train"
-        for kind, row in (("sft", sft_row(record)), ("prefs", pref_row(record, min_margin))):
-            if row is not None and (keep_flagged or not row["flags"]):
-                rows[f"{part}_{kind}"].append(row)
+        for split, row in rows_of(record, test_size, min_margin, keep_flagged):
+            rows[split].append(row)
     return rows
 
 
@@ -124,26 +134,48 @@ def _features():
     return sft, prefs
 
 
-def export_dataset(records: list[Record], out_dir: Path, test_size: float, min_margin: float = 0.0,
+def export_dataset(records: Iterable[Record], out_dir: Path, test_size: float, min_margin: float = 0.0,
                    keep_flagged: bool = False) -> dict[str, int]:
-    """Save a DatasetDict with the H4 split names; returns the row count of each split."""
+    """Save a DatasetDict with the H4 split names; returns the row count of each split.
+
+    Streams: each row goes to its split's JSONL file as its record passes, then datasets turns each file
+    into Arrow on disk and sorts it by id (an index over one column), so memory stays flat however many
+    records there are, and a run gives the same dataset whatever order its examples finished in."""
     from datasets import Dataset, DatasetDict
 
     sft_features, pref_features = _features()
-    rows = build_rows(records, test_size, min_margin, keep_flagged)
+    work = out_dir.with_name(out_dir.name + ".work")
+    temporary = out_dir.with_name(out_dir.name + ".tmp")
+    for folder in (work, temporary):
+        shutil.rmtree(folder, ignore_errors=True)
+    work.mkdir(parents=True)
+    counts = dict.fromkeys(SPLITS, 0)
+    handles = {name: (work / f"{name}.jsonl").open("w", encoding="utf-8") for name in SPLITS}
+    try:
+        for record in records:
+            for split, row in rows_of(record, test_size, min_margin, keep_flagged):
+                handles[split].write(json.dumps(row, ensure_ascii=False) + "\n")
+                counts[split] += 1
+    finally:
+        for handle in handles.values():
+            handle.close()
+
     def table(name: str):
         features = sft_features if name.endswith("sft") else pref_features
-        # from_dict keeps the schema even for an empty split (from_list([]) loses it).
-        return Dataset.from_dict({key: [row[key] for row in rows[name]] for key in features}, features=features)
+        if not counts[name]:  # from_dict keeps the schema of an empty split (the JSON reader cannot)
+            return Dataset.from_dict({key: [] for key in features}, features=features)
+        data = Dataset.from_json(str(work / f"{name}.jsonl"), features=features, cache_dir=str(work / "cache"))
+        return data.sort("prompt_id")
 
-    dataset = DatasetDict({name: table(name) for name in SPLITS})
-    temporary = out_dir.with_name(out_dir.name + ".tmp")
-    # One shard per split: datasets writes no file at all for an empty split otherwise, and then
-    # cannot load it back.
-    dataset.save_to_disk(str(temporary), num_shards={name: 1 for name in SPLITS})
-    if out_dir.exists():
-        import shutil
-
-        shutil.rmtree(out_dir)
-    temporary.rename(out_dir)
-    return {name: len(rows[name]) for name in SPLITS}
+    try:
+        dataset = DatasetDict({name: table(name) for name in SPLITS})
+        # One shard per split: datasets writes no file at all for an empty split otherwise, and then
+        # cannot load it back.
+        dataset.save_to_disk(str(temporary), num_shards={name: 1 for name in SPLITS})
+        del dataset
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        temporary.rename(out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return counts

@@ -165,35 +165,46 @@ def _pick_column(row: dict, wanted: str | None) -> str | None:
     return next((c for c in PROMPT_COLUMNS if c in row), None)
 
 
-def load_prompts(source: str, *, prompt_column: str | None = None, split: str = "train",
-                 limit: int | None = None) -> Loaded:
-    records: list[Record] = []
-    skipped: list[Skipped] = []
+def iter_prompts(source: str, *, prompt_column: str | None = None, split: str = "train",
+                 limit: int | None = None) -> Iterator[Record | Skipped]:
+    """Every row of the source, as a Record or the reason it is skipped, read lazily: one row in memory at a
+    time (and the ids seen, to skip duplicates), so a pass over millions of prompts stays flat."""
     seen: set[str] = set()
+    usable = skipped = 0
     for row_number, row, problem in _open_source(source, split):
-        if limit is not None and len(records) >= limit:
-            break
+        if limit is not None and usable >= limit:
+            return
         if problem or not isinstance(row, dict):
-            skipped.append(Skipped(row_number, None, problem or "row is not an object"))
+            skipped += 1
+            yield Skipped(row_number, None, problem or "row is not an object")
             continue
         column = _pick_column(row, prompt_column)
         if column is None or column not in row:
-            if prompt_column and not records and not skipped:
+            if prompt_column and not usable and not skipped:
                 raise CaiError(f"column '{prompt_column}' not found (has: {', '.join(map(str, row))})", source,
                                "pass --prompt-column with one of those names")
-            skipped.append(Skipped(row_number, None, f"no prompt column (looked for {', '.join(PROMPT_COLUMNS)})"))
+            skipped += 1
+            yield Skipped(row_number, None, f"no prompt column (looked for {', '.join(PROMPT_COLUMNS)})")
             continue
         messages, problem = _as_messages(row[column])
         example_id = str(row.get("id") or row.get("prompt_id") or f"row-{row_number}")
-        if problem:
-            skipped.append(Skipped(row_number, example_id, problem))
-            continue
-        if example_id in seen:
-            skipped.append(Skipped(row_number, example_id, "duplicate id"))
+        if problem or example_id in seen:
+            skipped += 1
+            yield Skipped(row_number, example_id, problem or "duplicate id")
             continue
         seen.add(example_id)
+        usable += 1
         category = row.get("category") or row.get("topic")
         attack = row.get("attack")
-        records.append(Record(id=example_id, messages=messages, category=category and str(category),
-                              source_row=row_number, attack=attack and str(attack)))
+        yield Record(id=example_id, messages=messages, category=category and str(category),
+                     source_row=row_number, attack=attack and str(attack))
+
+
+def load_prompts(source: str, *, prompt_column: str | None = None, split: str = "train",
+                 limit: int | None = None) -> Loaded:
+    """All rows at once, for the commands whose inputs are small (eval, augment)."""
+    records: list[Record] = []
+    skipped: list[Skipped] = []
+    for item in iter_prompts(source, prompt_column=prompt_column, split=split, limit=limit):
+        (skipped if isinstance(item, Skipped) else records).append(item)
     return Loaded(records, skipped, source)

@@ -64,9 +64,14 @@ class RunStats:
         return self.stages.setdefault(name, StageStats())
 
     def totals(self) -> dict:
+        """Tokens of every stage; seconds and examples of the sessions. Under the continuous schedule the
+        stages' busy spans overlap, so their sum is not the time the run took; a session's `seconds` is."""
         total = StageStats()
         for s in self.stages.values():
-            total.add(0, s.seconds, s.prompt_tokens, s.completion_tokens)
+            total.add(0, 0.0, s.prompt_tokens, s.completion_tokens)
+        timed = [s for s in self.sessions if "seconds" in s]
+        total.seconds = sum(s["seconds"] for s in timed) if timed else sum(s.seconds for s in self.stages.values())
+        total.examples = sum(s.get("finished", 0) for s in self.sessions)
         return total.to_dict()
 
 

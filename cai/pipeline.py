@@ -7,15 +7,15 @@ the chunk size bounds what a crash can lose.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from cai.config import RunConfig
 from cai.constitution import Constitution
 from cai.engines.base import Engine, Sampling
 from cai.engines.feedback import POLICY
 from cai.label.options import label_steps
-from cai.label.pairs import COLUMNS
 from cai.manifest import RunStats
 from cai.progress import StageProgress
 from cai.quality import settings_from_config
@@ -48,8 +48,6 @@ class Chat:
 
 
 def build_steps(config: RunConfig, constitution: Constitution, renderer: Renderer) -> list:
-    if config.pairs == COLUMNS:  # `cai label`: the answers come from the dataset, only labelling is left
-        return label_steps(config, constitution, renderer)
     prefix = few_shot_turns(constitution, renderer, config.few_shot)
     gates = settings_from_config(config)
     steps: list = [WithTurns(Chat(RespondStage(gates)))]  # assistant turns left for the policy come first
@@ -59,17 +57,21 @@ def build_steps(config: RunConfig, constitution: Constitution, renderer: Rendere
     return steps + label_steps(config, constitution, renderer, gates)
 
 
-def chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), max(size, 1)):
-        yield items[start:start + size]
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of `size` items, read lazily: only one chunk of a long input is in memory."""
+    source = iter(items)
+    while chunk := list(islice(source, max(size, 1))):
+        yield chunk
 
 
-def run_steps(steps: list, records: list[Record], engines: Engine | dict[str, Engine], sampling: Sampling,
-              config: RunConfig, stats: RunStats, progress: StageProgress, on_chunk_done) -> int:
+def run_steps(steps: list, records: Iterable[Record], engines: Engine | dict[str, Engine], sampling: Sampling,
+              config: RunConfig, stats: RunStats, progress: StageProgress, on_chunk_done,
+              total: int | None = None) -> int:
     """Returns how many examples finished. `on_chunk_done(records)` persists each finished chunk.
-    `engines`: one engine for every step, or one per role (each step's `role`: policy or feedback)."""
+    `engines`: one engine for every step, or one per role (each step's `role`: policy or feedback).
+    `total`: how many records there are, for the bars (default: len(records))."""
     for step in steps:
-        progress.add(step.name, len(records))
+        progress.add(step.name, len(records) if total is None else total)
     finished = 0
     for chunk in chunks(records, config.chunk_size):
         for step in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from cai.quality import in_gate_order
 from cai.records import Record
@@ -17,26 +18,40 @@ def turn_flags(record: Record) -> list[tuple[str, list[str]]]:
     return turns
 
 
-def quality_report(records: list[Record], settings: dict, keep_flagged: bool) -> dict:
-    """The manifest's `quality` section."""
-    turns: dict[str, Counter] = {}
-    checked: Counter = Counter()
-    examples: Counter = Counter()
-    flagged_examples = 0
-    for record in records:
-        for kind, reasons in turn_flags(record):
-            checked[kind] += 1
-            turns.setdefault(kind, Counter()).update(reasons)
-        if record.flags:
-            flagged_examples += 1
-            examples.update(record.flags)
-    def ordered(counter: Counter) -> dict[str, int]:
-        return {k: counter[k] for k in in_gate_order(counter)}
+class QualityTally:
+    """The manifest's `quality` section, gathered one record at a time."""
 
-    return {"gates": settings, "keep_flagged": keep_flagged,
-            "turns_checked": dict(checked), "turns_flagged": {kind: ordered(c) for kind, c in turns.items()},
-            "examples_flagged": flagged_examples, "flagged": ordered(examples),
-            "kept_out": 0 if keep_flagged else flagged_examples}
+    def __init__(self, settings: dict, keep_flagged: bool):
+        self.settings, self.keep_flagged = settings, keep_flagged
+        self.turns: dict[str, Counter] = {}
+        self.checked: Counter = Counter()
+        self.examples: Counter = Counter()
+        self.flagged_examples = 0
+
+    def add(self, record: Record) -> None:
+        for kind, reasons in turn_flags(record):
+            self.checked[kind] += 1
+            self.turns.setdefault(kind, Counter()).update(reasons)
+        if record.flags:
+            self.flagged_examples += 1
+            self.examples.update(record.flags)
+
+    def report(self) -> dict:
+        def ordered(counter: Counter) -> dict[str, int]:
+            return {k: counter[k] for k in in_gate_order(counter)}
+
+        return {"gates": self.settings, "keep_flagged": self.keep_flagged,
+                "turns_checked": dict(self.checked),
+                "turns_flagged": {kind: ordered(c) for kind, c in self.turns.items()},
+                "examples_flagged": self.flagged_examples, "flagged": ordered(self.examples),
+                "kept_out": 0 if self.keep_flagged else self.flagged_examples}
+
+
+def quality_report(records: Iterable[Record], settings: dict, keep_flagged: bool) -> dict:
+    tally = QualityTally(settings, keep_flagged)
+    for record in records:
+        tally.add(record)
+    return tally.report()
 
 
 def summary_line(report: dict) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -61,10 +62,15 @@ class RunStore:
 
     # -- traces -----------------------------------------------------------------------------
     def read_records(self) -> list[Record]:
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[Record]:
+        """The finished examples one at a time, first copy of each id (a killed run may have appended one
+        twice), so an export of millions of examples holds only their ids."""
         path = self.path / TRACES
         if not path.is_file():
-            return []
-        records, seen = [], set()
+            return
+        seen = set()
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 try:
@@ -73,8 +79,7 @@ class RunStore:
                     continue  # a torn last line from a killed run
                 if data.get("id") not in seen:
                     seen.add(data["id"])
-                    records.append(Record.from_dict(data))
-        return records
+                    yield Record.from_dict(data)
 
     def repair_tail(self) -> None:
         """Cut a torn last line so appended records start on a fresh line."""

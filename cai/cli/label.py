@@ -63,7 +63,7 @@ def label_command(
     given = dict(locals())  # first line: only the options are in scope here
     from cai.config import resolve_config
     from cai.label.options import parse_clamp
-    from cai.runner import default_out_dir, execute_run
+    from cai.runner import default_out_dir, execute_label
     from cai.store import RunStore
 
     flags = {k: v for k, v in given.items()
@@ -81,4 +81,4 @@ def label_command(
     resolved = resolve_config(flags, str(config) if config else None, saved)
     if not resolved.out:
         resolved.out = default_out_dir()
-    execute_run(resolved, resume=resume, force=force, show_progress=not quiet)
+    execute_label(resolved, resume=resume, force=force, show_progress=not quiet)

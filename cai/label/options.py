@@ -67,12 +67,17 @@ def label_steps(config, constitution, renderer, gates=None) -> list:
     return steps
 
 
-def label_report(config, constitution, records: list) -> dict:
-    """The manifest's `labels` section: how labelling was set up, and what it found."""
-    from cai.label.stats import label_stats
-
+def label_report(config, constitution, stats: dict) -> dict:
+    """The manifest's `labels` section: how labelling was set up, and what it found (`stats`: a
+    cai.label.stats.LabelTally's, gathered while the export streamed the records)."""
     note = label_note(config, constitution)
     mode = pair_mode(config)
     setup = {"status": note or "on", "pairs": config.pairs or mode.kind, "principles_per_pair": config.label_principles,
              "method": "cot" if config.cot else "logprobs", "clamp": config.clamp if config.cot else None}
-    return {**setup, **label_stats(records, config.min_margin, mode.rule)}
+    return {**setup, **stats}
+
+
+def label_tally(config):
+    from cai.label.stats import LabelTally
+
+    return LabelTally(config.min_margin, pair_mode(config).rule)

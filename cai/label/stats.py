@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from statistics import mean
+from collections.abc import Iterable
 
 from cai.records import Record
 
@@ -25,59 +25,102 @@ def _band(score: float) -> str:
     return f"{_BANDS[-1][0]:.1f}-{_BANDS[-1][1]:.1f}"
 
 
-def score_histogram(verdicts: list[dict], bins: int = 10) -> dict:
+def _histogram_bin(verdict: dict, bins: int) -> int | None:
+    scores, pair = verdict.get("scores"), verdict.get("pair")
+    if isinstance(scores, dict) and pair and pair[1] in scores:
+        return min(int(scores[pair[1]] * bins), bins - 1)
+    return None
+
+
+def score_histogram(verdicts: Iterable[dict], bins: int = 10) -> dict:
     """How the judge scored the second answer of each pair (initial vs final: the revision) in bins of equal
     width over [0, 1]; above 0.5 it preferred that answer, below the other."""
     counts = [0] * bins
     for verdict in verdicts:
-        scores, pair = verdict.get("scores"), verdict.get("pair")
-        if isinstance(scores, dict) and pair and pair[1] in scores:
-            counts[min(int(scores[pair[1]] * bins), bins - 1)] += 1
+        found = _histogram_bin(verdict, bins)
+        if found is not None:
+            counts[found] += 1
+    return _histogram(counts)
+
+
+def _histogram(counts: list[int]) -> dict:
+    bins = len(counts)
     return {"answer": "second", "edges": [round(i / bins, 4) for i in range(bins + 1)], "counts": counts}
 
 
-def _position_bias(records: list[Record]) -> dict:
-    """A flip: the same principle prefers different answers in the two orders (it followed the letter)."""
-    flips = both = first_letter = valid = 0
-    per_principle: dict[str, dict] = {}
-    for record in records:
+class LabelTally:
+    """The label statistics of a run, gathered one record at a time (an export streams millions)."""
+
+    def __init__(self, min_margin: float, rule: str | None, bins: int = 10):
+        self.min_margin, self.rule = min_margin, rule
+        self.pairs = self.labelled = self.exported = self.questions = self.valid = 0
+        self.score_sum = 0.0
+        self.reasons: Counter = Counter()
+        self.bands: Counter = Counter()
+        self.bins = [0] * bins
+        self.agree = self.judged = 0
+        self.flips = self.both = self.first_letter = 0
+        self.per_principle: dict[str, dict] = {}
+
+    def add(self, record: Record) -> None:
+        verdict = record.preference
+        if verdict is not None:
+            self._verdict(verdict)
         grouped: dict[tuple, dict] = {}
         for entry in record.labels:
+            self.questions += 1
             if entry.get("valid"):
-                valid += 1
-                first_letter += entry["scores"][entry["A"]] > 0.5
+                self.valid += 1
+                self.first_letter += entry["scores"][entry["A"]] > 0.5
                 grouped.setdefault((tuple(entry["pair"]), entry["principle_id"]), {})[entry["order"]] = entry
+        # A flip: the same principle prefers different answers in the two orders (it followed the letter).
         for (pair, principle), orders in grouped.items():
             if len(orders) == 2:
                 flipped = (orders["forward"]["scores"][pair[0]] > 0.5) != (orders["swapped"]["scores"][pair[0]] > 0.5)
-                both += 1
-                flips += flipped
-                counts = per_principle.setdefault(principle, {"flips": 0, "of": 0})
+                self.both += 1
+                self.flips += flipped
+                counts = self.per_principle.setdefault(principle, {"flips": 0, "of": 0})
                 counts["flips"] += flipped
                 counts["of"] += 1
-    return {"flips": flips, "of": both, "rate": round(flips / both, 4) if both else None,
-            "prefers_A_rate": round(first_letter / valid, 4) if valid else None,
-            "by_principle": dict(sorted(per_principle.items()))}
+
+    def _verdict(self, verdict: dict) -> None:
+        self.pairs += 1
+        found = _histogram_bin(verdict, len(self.bins))
+        if found is not None:
+            self.bins[found] += 1
+        if verdict.get("chosen") is None:
+            self.reasons[str(verdict["reason"]).split(":", 1)[0]] += 1
+            return
+        self.labelled += 1
+        self.exported += keeps(verdict, self.min_margin)
+        self.score_sum += verdict["score_chosen"]
+        self.bands[_band(verdict["score_chosen"])] += 1
+        if verdict.get("agrees") is not None:
+            self.judged += 1
+            self.agree += verdict["agrees"]
+
+    def stats(self) -> dict:
+        return {
+            "pairs": self.pairs, "labelled": self.labelled, "exported": self.exported, "min_margin": self.min_margin,
+            "not_labelled": dict(self.reasons.most_common()),
+            "questions": self.questions, "valid_answers": self.valid,
+            "mean_score_chosen": round(self.score_sum / self.labelled, 4) if self.labelled else None,
+            "distribution": dict(sorted(self.bands.items())),
+            "histogram": _histogram(list(self.bins)),
+            "agreement": {"rule": self.rule, "agree": self.agree, "of": self.judged,
+                          "rate": round(self.agree / self.judged, 4) if self.judged else None},
+            "position_bias": {"flips": self.flips, "of": self.both,
+                              "rate": round(self.flips / self.both, 4) if self.both else None,
+                              "prefers_A_rate": round(self.first_letter / self.valid, 4) if self.valid else None,
+                              "by_principle": dict(sorted(self.per_principle.items()))},
+        }
 
 
-def label_stats(records: list[Record], min_margin: float, rule: str | None) -> dict:
-    verdicts = [r.preference for r in records if r.preference is not None]
-    usable = [v for v in verdicts if v.get("chosen") is not None]
-    reasons = Counter(str(v["reason"]).split(":", 1)[0] for v in verdicts if v.get("chosen") is None)
-    judged = [v for v in usable if v.get("agrees") is not None]
-    entries = [e for r in records for e in r.labels]
-    return {
-        "pairs": len(verdicts), "labelled": len(usable),
-        "exported": sum(keeps(v, min_margin) for v in usable), "min_margin": min_margin,
-        "not_labelled": dict(reasons.most_common()),
-        "questions": len(entries), "valid_answers": sum(1 for e in entries if e.get("valid")),
-        "mean_score_chosen": round(mean(v["score_chosen"] for v in usable), 4) if usable else None,
-        "distribution": dict(sorted(Counter(_band(v["score_chosen"]) for v in usable).items())),
-        "histogram": score_histogram(verdicts),
-        "agreement": {"rule": rule, "agree": sum(v["agrees"] for v in judged), "of": len(judged),
-                      "rate": round(sum(v["agrees"] for v in judged) / len(judged), 4) if judged else None},
-        "position_bias": _position_bias(records),
-    }
+def label_stats(records: Iterable[Record], min_margin: float, rule: str | None) -> dict:
+    tally = LabelTally(min_margin, rule)
+    for record in records:
+        tally.add(record)
+    return tally.stats()
 
 
 def text_histogram(counts: list[int]) -> str:

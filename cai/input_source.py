@@ -1,0 +1,61 @@
+"""A run's input as something to pass over, not a list: checked in one pass before anything is written,
+read again lazily while the run goes, so only ids (the skipped ones and, for resume, the done ones) stay
+in memory however many prompts there are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from cai.inputs import Skipped, require_rows
+from cai.records import Record
+
+# A check of one record: the reason it cannot run, or None.
+Check = Callable[[Record], "str | None"]
+
+
+@dataclass
+class InputSource:
+    """`rows()` yields every row as a Record or a Skipped, the same way each time it is called."""
+
+    rows: Callable[[], Iterable[Record | Skipped]]
+    source: str
+    what: str  # "prompts" or "pairs", for the error line
+    fix: str  # how to fix a source whose every row was skipped
+    usable: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)  # ids a check turned away (too long for the model)
+    already: int = 0  # usable rows a resumed run has done
+
+    def scan(self, check: Check | None = None, fix: str | None = None, done: set[str] = frozenset()) -> InputSource:
+        """Count the usable rows. Without `check`: gather the skipped rows. With it: the rows it turns away
+        join them (the first scan runs before the engine exists, this one after). Refuses a source with
+        nothing to run (one line, exit 2) before the caller writes anything. `done`: ids a resumed run
+        already has; `already` counts the usable ones among them."""
+        usable, turned_away, self.already = 0, [], 0
+        for item in self.rows():
+            if isinstance(item, Skipped):
+                if check is None:
+                    turned_away.append(item)
+                continue
+            reason = check(item) if check else None
+            if reason:
+                self.dropped.add(item.id)
+                turned_away.append(Skipped(item.source_row or 0, item.id, reason))
+            else:
+                usable += 1
+                self.already += item.id in done
+        self.usable = usable
+        self.skipped = turned_away if check is None else self.skipped + turned_away
+        require_rows(range(usable), self.skipped, self.source, self.what, fix or self.fix)
+        return self
+
+    def records(self, done: set[str] = frozenset()) -> Iterator[Record]:
+        """The usable records not yet done, in input order, read afresh."""
+        for item in self.rows():
+            if isinstance(item, Record) and item.id not in self.dropped and item.id not in done:
+                yield item
+
+    @property
+    def inputs(self) -> int:
+        return self.usable + len(self.skipped)
