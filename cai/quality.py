@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from cai.errors import CaiError
@@ -70,14 +71,22 @@ def _ngrams(tokens: list[str], n: int = NGRAM) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
+@lru_cache(maxsize=256)
+def _grams_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], frozenset]:
+    """(words, their trigrams, the trigram set) of a text. Cached: one revision is checked against its
+    critique, its revision request and every worked example, and the examples recur in every record."""
+    words = tuple(_words(text))
+    grams = tuple(_ngrams(list(words)))
+    return words, grams, frozenset(grams)
+
+
 def echo_overlap(revision: str, critique: str) -> float:
     """Share of the revision's word trigrams that also occur in the critique. A short revision has too few
     trigrams for a share: it is an echo (1.0) when its words appear in the critique as they stand, else 0."""
-    words = _words(revision)
-    grams = _ngrams(words)
+    words, grams, _ = _grams_of(revision)
     if len(grams) < MIN_NGRAMS:
-        return 1.0 if len(words) >= 3 and f" {' '.join(words)} " in f" {' '.join(_words(critique))} " else 0.0
-    in_critique = set(_ngrams(_words(critique)))
+        return 1.0 if len(words) >= 3 and f" {' '.join(words)} " in f" {' '.join(_grams_of(critique)[0])} " else 0.0
+    in_critique = _grams_of(critique)[2]
     return sum(g in in_critique for g in grams) / len(grams)
 
 

@@ -6,7 +6,7 @@ while examples finish, and once more when the session ends, however it ends.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
 
 from cai.manifest import RunStats, now, versions
@@ -33,7 +33,7 @@ class RunSession:
         self.writer = None  # the store's TraceWriter, set while the work runs
         self._started = time.monotonic()
         self._written = 0.0
-        self._saved_stages = copy.deepcopy(self.stats.stages)  # the statistics of saved examples only
+        self._saved_stages = _copy_stages(self.stats.stages)  # the statistics of saved examples only
 
     def start(self) -> None:
         """On disk before any work, so a kill before the first example finishes still leaves the session."""
@@ -41,7 +41,7 @@ class RunSession:
         self.write("running")
 
     def checkpoint(self, records: list[Record]) -> None:
-        self._saved_stages = copy.deepcopy(self.stats.stages)
+        self._saved_stages = _copy_stages(self.stats.stages)
         self.writer.write(records)
         self.counts["completed"] += len(records)
         self.counts["pending"] -= len(records)
@@ -83,3 +83,7 @@ class RunSession:
         self.plan.store.write_manifest(manifest)
         self._written = time.monotonic()
         return manifest
+
+
+def _copy_stages(stages: dict) -> dict:
+    return {name: dataclasses.replace(stats) for name, stats in stages.items()}

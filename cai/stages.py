@@ -7,7 +7,6 @@ format_input) and `apply` (format_output); both are deterministic given the seed
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from cai.engines.base import Completion
 from cai.engines.roles import fold_system
 from cai.principle_fit import applicable
 from cai.quality import GateSettings, Turn, check_turn
-from cai.records import Conversation, Record, Round
+from cai.records import Conversation, Record, Round, copy_messages
 from cai.sampling import example_rng, pick_weighted
 from cai.templates import Renderer
 
@@ -79,12 +78,12 @@ class RespondStage:
     name = "respond"
 
     def requests(self, records: list[Record]) -> list[Conversation]:
-        return [copy.deepcopy(r.messages) for r in records]
+        return [copy_messages(r.messages) for r in records]
 
     def apply(self, records: list[Record], completions: list[Completion]) -> list[Record]:
         out = []
         for record, completion in zip(records, completions, strict=True):
-            record = copy.deepcopy(record)
+            record = record.clone()
             record.initial_response = clean_output(completion.text)
             record.initial_finish = finish_reason(completion)
             record.initial_flags = check_turn(Turn("answer", record.initial_response, record.initial_finish),
@@ -120,13 +119,13 @@ class CritiqueStage:
             conversations.append(with_few_shot(self.prefix, record.messages) + [
                 {"role": "assistant", "content": record.latest_response},
                 {"role": "user", "content": prompt}])
-        return [copy.deepcopy(c) for c in conversations]
+        return [copy_messages(c) for c in conversations]
 
     def apply(self, records: list[Record], completions: list[Completion]) -> list[Record]:
         out = []
         for record, completion in zip(records, completions, strict=True):
             principle, prompt = self._prompt(record)
-            record = copy.deepcopy(record)
+            record = record.clone()
             critique, finish = clean_output(completion.text), finish_reason(completion)
             turn = Turn("critique", critique, finish, examples=example_texts(self.prefix))
             record.rounds.append(Round(principle.id, principle.category, prompt, critique, critique_finish=finish,
@@ -163,13 +162,13 @@ class RevisionStage:
                 {"role": "user", "content": current.critique_prompt},
                 {"role": "assistant", "content": current.critique},
                 {"role": "user", "content": prompt}])
-        return [copy.deepcopy(c) for c in conversations]
+        return [copy_messages(c) for c in conversations]
 
     def apply(self, records: list[Record], completions: list[Completion]) -> list[Record]:
         out = []
         for record, completion in zip(records, completions, strict=True):
             answer, _, prompt = self._context(record)
-            record = copy.deepcopy(record)
+            record = record.clone()
             current = record.rounds[self.round_index]
             current.revision_prompt = prompt
             current.revision = clean_output(completion.text)

@@ -11,10 +11,9 @@ escalation is answered the way a real chat unfolds, and the critique sees the wh
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
-from cai.records import Conversation, Message, Record
+from cai.records import Conversation, Message, Record, copy_messages
 
 
 def is_pending(message: Message) -> bool:
@@ -40,14 +39,14 @@ class TurnStage:
     name = "turns"
 
     def requests(self, records: list[Record]) -> list[Conversation]:
-        return [copy.deepcopy(r.messages[:_first_pending(r.messages)]) for r in records]
+        return [copy_messages(r.messages[:_first_pending(r.messages)]) for r in records]
 
     def apply(self, records: list[Record], texts: list[str]) -> list[Record]:
         from cai.stages import clean_output
 
         out = []
         for record, text in zip(records, texts, strict=True):
-            record = copy.deepcopy(record)
+            record = record.clone()
             index = _first_pending(record.messages)
             record.messages[index] = {**record.messages[index], "content": clean_output(text)}
             record.generated_turns.append(index)

@@ -6,8 +6,6 @@ with the reason, as there, and never fails the example.
 
 from __future__ import annotations
 
-import copy
-
 from cai.engines.base import Engine, Request, Sampling
 from cai.flows import Failure, Flow
 from cai.label.judge import CHOICES, preference, score, skip_reason, verdict
@@ -16,7 +14,7 @@ from cai.records import Record
 
 
 def label_flow(step, record: Record, engine: Engine, sampling: Sampling) -> Flow:
-    record = copy.deepcopy(record)
+    record = record.clone()
     planner = step.planner
     plan = [(pair, [] if skip_reason(pair) else planner.questions(record, pair), skip_reason(pair))
             for pair in pairs_for(record, step.mode)]

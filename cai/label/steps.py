@@ -7,7 +7,6 @@ too long or an unusable answer is recorded on the label with its reason and kept
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from cai.engines.feedback import FEEDBACK, POLICY
 from cai.label.judge import CHOICES, Planner, Question, preference, score, skip_reason, verdict
 from cai.label.pairs import PairMode, pairs_for
 from cai.quality import GateSettings, Turn, check_turn
-from cai.records import Record
+from cai.records import Record, copy_messages
 from cai.stages import clean_output, finish_reason
 
 # Extra samples use their own seed so they never repeat the initial answer drawn with the run's seed.
@@ -74,7 +73,7 @@ class LabelStep:
 
     def execute(self, engine: Engine, records: list[Record], sampling: Sampling,
                 progress) -> tuple[list[Record], int, int]:
-        records = [copy.deepcopy(r) for r in records]
+        records = [r.clone() for r in records]
         plans = []  # per record: [(pair, questions, skip reason)]
         for record in records:
             pairs = pairs_for(record, self.mode)
@@ -153,10 +152,10 @@ class SampleStep:
 
     def execute(self, engine: Engine, records: list[Record], sampling: Sampling,
                 progress) -> tuple[list[Record], int, int]:
-        records = [copy.deepcopy(r) for r in records]
+        records = [r.clone() for r in records]
         todo = [r for r in records if r.initial_response]
         extra = dataclasses.replace(sampling, n=self.count - 1, seed=sampling.seed + SAMPLE_SEED_OFFSET)
-        completions = engine.chat([copy.deepcopy(r.messages) for r in todo], extra, progress) if todo else []
+        completions = engine.chat([copy_messages(r.messages) for r in todo], extra, progress) if todo else []
         for record, completion in zip(todo, completions, strict=True):
             texts = [clean_output(t) for t in completion.texts]
             record.samples = [record.initial_response] + texts
