@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from cai.engines.base import Engine, Sampling
+from cai.engines.base import Engine, Sampling, takes_requests
 from cai.engines.feedback import POLICY
 from cai.manifest import RunStats
 from cai.pipeline import run_steps
@@ -25,13 +25,6 @@ OVERALL = "all"  # the progress line counting finished examples and every genera
 
 def window_for(config, engine: Engine) -> int:
     return int(config.window or engine.window)
-
-
-def takes_requests(engine) -> bool:
-    """Whether the engine's whole-list calls are its request interface (every built-in engine). One that
-    overrides `chat` with its own whole-list logic (a wrapper, a test double) gets the stage schedule."""
-    chat = getattr(type(engine), "chat", None)
-    return isinstance(engine, Engine) and chat is Engine.chat
 
 
 def run_pending(steps: list, pending: Iterable[Record], engines: Engine | dict[str, Engine], sampling: Sampling,

@@ -13,7 +13,7 @@ from itertools import islice
 
 from cai.config import RunConfig
 from cai.constitution import Constitution
-from cai.engines.base import Engine, Sampling
+from cai.engines.base import Engine, Sampling, takes_requests
 from cai.engines.feedback import POLICY
 from cai.label.options import label_steps
 from cai.manifest import RunStats
@@ -77,9 +77,35 @@ def run_steps(steps: list, records: Iterable[Record], engines: Engine | dict[str
         for step in steps:
             started = time.perf_counter()
             engine = engines if isinstance(engines, Engine) else engines[getattr(step, "role", POLICY)]
-            chunk, prompt_tokens, completion_tokens = step.execute(engine, chunk, sampling,
-                                                                   progress.callback(step.name))
-            stats.stage(step.name).add(len(chunk), time.perf_counter() - started, prompt_tokens, completion_tokens)
+            advance = progress.callback(step.name)
+            live = [r for r in chunk if not r.failure]
+            if len(live) < len(chunk):
+                advance(len(chunk) - len(live), 0)  # failed at an earlier stage: past this one too
+            done, prompt_tokens, completion_tokens = _barrier(step, engine, live, sampling, advance)
+            passed = sum(1 for r in done if not r.failure)
+            stats.stage(step.name).add(passed, time.perf_counter() - started, prompt_tokens, completion_tokens)
+            by_id = {r.id: r for r in done}
+            chunk = [by_id.get(r.id, r) for r in chunk]
         on_chunk_done(chunk)
         finished += len(chunk)
     return finished
+
+
+def _barrier(step, engine: Engine, records: list[Record], sampling: Sampling, advance) -> tuple[list, int, int]:
+    """One step over a chunk: every request at once, then wait for all of them. On an engine that takes
+    requests, through the continuous scheduler with a window of the whole chunk, so a failing request is
+    retried alone and fails only its example, as in the continuous schedule."""
+    if not takes_requests(engine):
+        return step.execute(engine, records, sampling, advance)
+    from cai.scheduler import Scheduler
+
+    finished: list[Record] = []
+    tokens = [0, 0]
+
+    def on_step(name: str, prompt_tokens: int, completion_tokens: int, seconds: float, examples: int) -> None:
+        tokens[0] += prompt_tokens
+        tokens[1] += completion_tokens
+        advance(1, completion_tokens)
+
+    Scheduler([step], lambda _: engine, sampling, max(len(records), 1), finished.append, on_step).run(records)
+    return finished, tokens[0], tokens[1]

@@ -3,6 +3,7 @@ the window bound, out-of-order finishing, single failures isolated, resume, inpu
 
 import json
 
+import pytest
 from rich.console import Console
 
 from cai.config import RunConfig
@@ -70,14 +71,17 @@ def test_the_window_bounds_the_examples_in_flight(tmp_path, write_jsonl):
     assert sorted(r.id for r in store.read_records()) == sorted(f"p{i}" for i in range(20))
 
 
-def test_a_request_failing_twice_fails_only_its_example(tmp_path, write_jsonl):
+@pytest.mark.parametrize("schedule", ["continuous", "stages"])
+def test_a_request_failing_twice_fails_only_its_example(tmp_path, write_jsonl, schedule):
     def revising_question_3(request: Request) -> bool:
         # Without few-shot turns: prompt, answer, critique request, critique, revision request.
         return len(request.conversation) == 5 and request.conversation[0]["content"] == "question 3"
 
     engine = ScriptedEngine(probs=lambda c: PROBS, finish="random", fail=revising_question_3)
-    manifest, store = run(tmp_path, prompts_file(write_jsonl, 6), engine, rounds=1, window=4, few_shot=0)
+    manifest, store = run(tmp_path, prompts_file(write_jsonl, 6), engine, rounds=1, window=4, few_shot=0,
+                          schedule=schedule, chunk_size=4)
     assert [r.alone for r in engine.failures] == [False, True], "retried once, alone"
+    assert manifest["config"]["schedule"] == schedule
     records = by_id(store)
     assert len(records) == 6
     failed = records["p3"]

@@ -64,10 +64,11 @@ def test_run_fills_turns_one_depth_per_call_and_the_critique_sees_them(tmp_path,
     config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
                        rounds=1, few_shot=0, label=False, schedule="stages")
     manifest = execute_run(config, engine=engine, console=QUIET, show_progress=False)
-    # turn depth 1 for both multi-turn rows, depth 2 for one, then respond, critique, revise.
-    assert engine.calls == [("chat", 2), ("chat", 1), ("chat", 3), ("chat", 3), ("chat", 3)]
-    assert seen[:3] == [[user("u1")], [user("v1")],
-                        [user("u1"), {"role": "assistant", "content": "reply 1"}, user("u2")]]
+    # The turns and the answer are one stage: depth 1 of both multi-turn rows with the plain row's answer,
+    # then depth 2 of one row with the other's answer, then its answer; critique and revise after a barrier.
+    assert engine.calls == [("chat", 3), ("chat", 2), ("chat", 1), ("chat", 3), ("chat", 3)]
+    assert seen[:2] == [[user("u1")], [user("v1")]]
+    assert [user("u1"), {"role": "assistant", "content": "reply 1"}, user("u2")] in seen[3:5]
     records = {r.id: r for r in RunStore(config.out).read_records()}
     two = records["two"]
     assert [m["content"] for m in two.messages] == ["u1", "reply 1", "u2", "reply 3", "u3"]

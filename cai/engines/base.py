@@ -170,3 +170,10 @@ class Engine(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def takes_requests(engine) -> bool:
+    """Whether the engine's whole-list calls are its request interface (every built-in engine). One that
+    overrides `chat` with its own whole-list logic (a wrapper, a test double) gets whole-list calls only."""
+    chat = getattr(type(engine), "chat", None)
+    return isinstance(engine, Engine) and chat is Engine.chat
