@@ -2,6 +2,7 @@
 the window bound, out-of-order finishing, single failures isolated, resume, input order in inspect."""
 
 import json
+import time
 
 import pytest
 from rich.console import Console
@@ -159,3 +160,18 @@ def test_whole_list_calls_keep_results_of_requests_submitted_by_others():
     while engine.pending():
         found += engine.collect()
     assert [(key, result.text) for key, result in found] == [("mine", "answer 0 to: early")]
+
+
+def test_totals_are_the_sessions_wall_time_not_the_sum_of_overlapping_stage_spans(tmp_path, write_jsonl):
+    def one_at_a_time(queue):  # 10 ms per request, one request per step: eight examples overlap in stages
+        time.sleep(0.01)
+        return queue[:1]
+
+    engine = ScriptedEngine(probs=lambda c: PROBS, finish=one_at_a_time)
+    manifest, _ = run(tmp_path, prompts_file(write_jsonl, 8), engine, window=8, rounds=2)
+    totals, stages = manifest["totals"], manifest["stages"].values()
+    [session] = manifest["sessions"]
+    assert totals["examples"] == 8 == session["finished"]
+    assert totals["seconds"] == session["seconds"] > 0
+    assert totals["seconds"] < sum(s["seconds"] for s in stages), "the stages' spans overlap"
+    assert totals["completion_tokens"] == sum(s["completion_tokens"] for s in stages)
