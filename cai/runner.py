@@ -73,9 +73,19 @@ def run_plan(plan: RunPlan, *, console: Console | None = None, show_progress: bo
         pending = plan.input.usable - plan.input.already
         session = RunSession(plan, engines, previous, pending, plan.input.already)
         session.start()
-        _work(plan, session, engines, done, pending, console, show_progress)
-        session.finished()
-        manifest = finish_run(session)
+        try:
+            with session.noting_sigint():
+                _work(plan, session, engines, done, pending, console, show_progress)
+                session.finished()
+                manifest = finish_run(session)
+        except BaseException as error:
+            if not session.stopped(error):
+                raise
+            console.print(f"[yellow]interrupted[/]: finished examples are saved; continue with "
+                          f"`cai run --out {escape(str(config.out))} --resume`")
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from error
     finally:
         engines.close()
     print_summary(console, manifest, store.path)
@@ -84,15 +94,10 @@ def run_plan(plan: RunPlan, *, console: Console | None = None, show_progress: bo
 
 def _work(plan: RunPlan, session: RunSession, engines, done: set[str], pending: int, console: Console,
           show_progress: bool) -> None:
+    """The executor's loop, with every finished example saved by the session."""
     config = plan.config
     sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                         top_p=config.top_p, seed=config.seed)
-    try:
-        with plan.store.trace_writer() as session.writer, StageProgress(console, enabled=show_progress) as progress:
-            run_pending(plan.steps, plan.input.records(done), engines.by_role(), sampling, config, session.stats,
-                        progress, session.checkpoint, pending)
-    except KeyboardInterrupt:
-        session.interrupted()
-        console.print(f"[yellow]interrupted[/]: finished examples are saved; continue with "
-                      f"`cai run --out {escape(str(config.out))} --resume`")
-        raise
+    with plan.store.trace_writer() as session.writer, StageProgress(console, enabled=show_progress) as progress:
+        run_pending(plan.steps, plan.input.records(done), engines.by_role(), sampling, config, session.stats,
+                    progress, session.checkpoint, pending)

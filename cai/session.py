@@ -7,7 +7,10 @@ while examples finish, and once more when the session ends, however it ends.
 from __future__ import annotations
 
 import dataclasses
+import signal
+import threading
 import time
+from contextlib import contextmanager
 
 from cai.manifest import RunStats, now, versions
 from cai.records import Record
@@ -31,6 +34,7 @@ class RunSession:
                        "pending": pending, "failed": 0}
         self.executor = executor or {"kind": "local"}
         self.writer = None  # the store's TraceWriter, set while the work runs
+        self.sigint = False
         self._started = time.monotonic()
         self._written = 0.0
         self._saved_stages = _copy_stages(self.stats.stages)  # the statistics of saved examples only
@@ -51,11 +55,36 @@ class RunSession:
         if time.monotonic() - self._written >= MANIFEST_EVERY_S:  # examples may finish many a second
             self.write("running")
 
-    def interrupted(self) -> None:
-        """Ctrl-C: what was in flight is redone on resume, so its statistics are counted then."""
+    def stopped(self, error: BaseException) -> bool:
+        """The session ended early: the manifest says how, and what was in flight (redone on resume) is left
+        out of the statistics. Returns whether it was an interruption: Ctrl-C, or an engine that died of the
+        same Ctrl-C before the main thread heard of it (vLLM's engine process gets the signal too)."""
+        interrupted = isinstance(error, KeyboardInterrupt) or self.sigint
         self.stats.stages = self._saved_stages
         self._tick()
-        self.write("interrupted")
+        if interrupted:
+            self.write("interrupted")
+        else:
+            self.write("failed", error=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+        return interrupted
+
+    @contextmanager
+    def noting_sigint(self):
+        """Note a Ctrl-C (then raise KeyboardInterrupt as Python would) while the work runs."""
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self.sigint = True
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def finished(self) -> None:
         self._tick()

@@ -175,3 +175,43 @@ def test_totals_are_the_sessions_wall_time_not_the_sum_of_overlapping_stage_span
     assert totals["seconds"] == session["seconds"] > 0
     assert totals["seconds"] < sum(s["seconds"] for s in stages), "the stages' spans overlap"
     assert totals["completion_tokens"] == sum(s["completion_tokens"] for s in stages)
+
+
+class DyingEngine(ScriptedEngine):
+    """The engine dies (an engine process gone) after `after` collects; `sigint` first notes a Ctrl-C, as
+    when vLLM's engine process died of the same Ctrl-C before the main thread heard of it."""
+
+    def __init__(self, after: int, sigint: bool, session_holder: list):
+        super().__init__(probs=lambda c: PROBS)
+        self.after, self.sigint, self.holder, self.collects = after, sigint, session_holder, 0
+
+    def _collect(self, block):
+        self.collects += 1
+        if self.collects > self.after:
+            if self.sigint:
+                self.holder[0].sigint = True
+            raise RuntimeError("engine core died")
+        return super()._collect(block)
+
+
+@pytest.mark.parametrize("sigint", [False, True])
+def test_an_engine_dying_mid_run_leaves_a_failed_or_interrupted_manifest(tmp_path, write_jsonl, monkeypatch,
+                                                                           sigint):
+    import cai.runner
+
+    holder = []
+    original = cai.runner.RunSession
+
+    def keep(*args, **kwargs):
+        holder.append(original(*args, **kwargs))
+        return holder[-1]
+
+    monkeypatch.setattr(cai.runner, "RunSession", keep)
+    engine = DyingEngine(after=6, sigint=sigint, session_holder=holder)
+    with pytest.raises(KeyboardInterrupt if sigint else RuntimeError):
+        run(tmp_path, prompts_file(write_jsonl, 6), engine, window=2, rounds=1)
+    manifest = RunStore(tmp_path / "run").read_manifest()
+    assert manifest["status"] == ("interrupted" if sigint else "failed")
+    assert ("error" in manifest) is not sigint
+    saved = len(RunStore(tmp_path / "run").read_records())
+    assert saved == manifest["counts"]["completed"] and saved < 6
