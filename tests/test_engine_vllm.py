@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from run_shape import cli_args, run_content, run_shape
@@ -63,6 +65,41 @@ def test_cli_run_on_vllm_matches_hf_and_leaves_no_processes(tmp_path, hf_referen
     # Greedy text is not compared: in bfloat16 the two engines' first tokens already differed on one of
     # the two prompts (measured); what cannot depend on the kernels must be equal.
     assert run_content(out) == run_content(hf_reference_run)
+
+
+@pytest.mark.real
+def test_ctrl_c_on_a_continuous_vllm_run_leaves_an_interrupted_run(tmp_path, write_jsonl):
+    """A terminal's Ctrl-C reaches the whole process group: vLLM's engine process gets it too, and may die
+    of it before the main thread hears. Either way the run must say it was interrupted."""
+    prompts = write_jsonl([{"id": f"q{i}", "prompt": f"Name a colour, number {i}."} for i in range(6)])
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "cai", "run", "--engine", "vllm", "--prompts", prompts,
+                                "--out", str(out), "--rounds", "2", "--no-label", "--max-new-tokens", "16",
+                                "--few-shot", "0", "--window", "2", "--schedule", "continuous", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        traces = out / "traces.jsonl"
+        deadline = time.monotonic() + 900
+        while not (traces.is_file() and traces.stat().st_size) and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert "interrupted: finished examples are saved" in stderr
+    saved = [json.loads(line) for line in (out / "traces.jsonl").read_text().splitlines()]
+    assert saved and manifest["counts"]["completed"] == len(saved) < 6
+    deadline = time.monotonic() + 60  # the engine's processes finish their own shutdown
+    while _descendants_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _descendants_alive(process.pid) == []
 
 
 @pytest.mark.real
