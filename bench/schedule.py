@@ -196,7 +196,8 @@ def run_swarm(model_path: str, configs: list, prompts: Path, engine_info: dict, 
             started = time.perf_counter()
             tokens = asyncio.run(_swarm(server.base_url, model_path, config, prompts, concurrency))
             results.append({"seconds": time.perf_counter() - started, "tokens": tokens})
-            print(f"(e) swarm, few-shot {config.few_shot}: {results[-1]['seconds']:.1f} s", flush=True)
+            print(f"(e) swarm, few-shot {config.few_shot}: {results[-1]['seconds']:.1f} s, {tokens} tokens, "
+                  f"{tokens / results[-1]['seconds']:.1f} tok/s", flush=True)
     return results
 
 
@@ -235,7 +236,8 @@ def throughput(args) -> None:
                     result = _run(engine, _config(args, prompts, few_shot, **options[letter]))
                     result["seconds"] = result.pop("loop_seconds")
                 results[few_shot].append({"letter": letter, "way": names[letter], **result})
-                print(f"{names[letter]}, few-shot {few_shot}: {result['seconds']:.1f} s", flush=True)
+                print(f"{names[letter]}, few-shot {few_shot}: {result['seconds']:.1f} s, {result['tokens']} tokens, "
+                      f"{result['tokens'] / result['seconds']:.1f} tok/s", flush=True)
     finally:
         engine.close()
     if "e" in letters:
