@@ -110,7 +110,7 @@ def simulate(args, gpu: GPUModel, sample: dict, prompts: Path, schedule: str, ch
 
     config = RunConfig(prompts=str(prompts), model="gpu-sim", rounds=args.rounds, max_new_tokens=args.max_new_tokens,
                        temperature=0.7, top_p=1.0, few_shot=args.few_shot, label=not args.no_label, seed=0,
-                       schedule=schedule, chunk_size=chunk_size)
+                       schedule=schedule, chunk_size=chunk_size, window=args.window)
     constitution, renderer = load_constitution(default_constitution()), Renderer(None)
     steps = build_steps(config, constitution, renderer)
     critiques = {renderer.render("critique", principle=p, response="") for p in constitution.principles}
@@ -146,6 +146,9 @@ def main() -> None:
     parser.add_argument("--no-label", action="store_true", help="leave the label questions out")
     parser.add_argument("--max-num-seqs", default="256,1024")
     parser.add_argument("--chunk-size", type=int, default=64, help="the stages schedule's chunk")
+    parser.add_argument("--window", type=int, default=None, help="continuous: examples in flight (default: "
+                                                                 "cai's for vllm, 2 x max_num_seqs)")
+    parser.add_argument("--schedules", default="continuous,stages,one-chunk", help="which schedules to run")
     parser.add_argument("--length-scale", type=float, default=1.0, help="multiply the drawn output lengths")
     parser.add_argument("--lengths", type=Path, default=DEFAULT_LENGTHS, help="a lengths sample (JSON)")
     parser.add_argument("--trace", type=Path, default=None, help="a run's traces.jsonl to draw lengths from")
@@ -164,15 +167,17 @@ def main() -> None:
     rows = []
     for seqs in (int(s) for s in args.max_num_seqs.split(",")):
         gpu = GPUModel(max_num_seqs=seqs, max_num_batched_tokens=STEP_TOKENS.get(seqs, 8192))
-        for schedule, chunk in (("continuous", args.chunk_size), ("stages", args.chunk_size),
-                                ("stages", args.examples)):
+        known = {"continuous": ("continuous", args.chunk_size), "stages": ("stages", args.chunk_size),
+                 "one-chunk": ("stages", args.examples)}
+        for schedule, chunk in (known[name] for name in args.schedules.split(",")):
             rows.append({"seqs": seqs, **simulate(args, gpu, sample, prompts, schedule, chunk)})
             print(f"max_num_seqs {seqs}, {rows[-1]['schedule']}: simulated {rows[-1]['sim_seconds']:.0f} s "
                   f"({rows[-1]['wall_seconds']:.0f} s of scheduler wall time)", flush=True)
     means = {k: sum(sample[k]) / len(sample[k]) for k in KINDS}
     print("\nTHIS IS A MODEL, NOT A MEASUREMENT: a simulated H100 + 8B model (bench/gpu_sim_engine.py states the "
           "step-time curve and what it assumes).")
-    print(f"workload: {args.examples} examples, {args.rounds} rounds, few-shot {args.few_shot}, labels "
+    window = f"window {args.window}" if args.window else "window 2 x max_num_seqs"
+    print(f"workload: {args.examples} examples, {args.rounds} rounds, few-shot {args.few_shot}, {window}, labels "
           f"{'off' if args.no_label else 'on'}, max {args.max_new_tokens} new tokens; output lengths from "
           f"{sample['source']}, mean answer/critique/revision {means['answer']:.0f}/{means['critique']:.0f}/"
           f"{means['revision']:.0f} tokens x {args.length_scale}")
@@ -185,6 +190,8 @@ def main() -> None:
     print()
     for seqs in sorted({r["seqs"] for r in rows}):
         mine = [r for r in rows if r["seqs"] == seqs]
+        if mine[0]["schedule"] != "continuous":
+            continue
         continuous = mine[0]["sim_seconds"]
         print(f"max_num_seqs {seqs}: " + ", ".join(f"continuous/({r['schedule']}) = {r['sim_seconds'] / continuous:.2f}"
                                                    for r in mine[1:]) + " (examples/s ratios, simulated)")
