@@ -190,7 +190,7 @@ def main() -> None:
     print()
     for seqs in sorted({r["seqs"] for r in rows}):
         mine = [r for r in rows if r["seqs"] == seqs]
-        if mine[0]["schedule"] != "continuous":
+        if mine[0]["schedule"] != "continuous" or len(mine) < 2:
             continue
         continuous = mine[0]["sim_seconds"]
         print(f"max_num_seqs {seqs}: " + ", ".join(f"continuous/({r['schedule']}) = {r['sim_seconds'] / continuous:.2f}"
