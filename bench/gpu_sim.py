@@ -1,7 +1,7 @@
 """cai's schedules on a GPU, ON PAPER: the real schedulers driving a simulated vLLM. A MODEL, not a measurement.
 
 No GPU is used. cai's own code runs unchanged — the continuous scheduler (`cai.executor.run_pending` with
-`--schedule continuous`, window 2 x max_num_seqs) and the stage-barrier schedule (`--schedule stages`, chunks
+`--schedule continuous`, window max_num_seqs) and the stage-barrier schedule (`--schedule stages`, chunks
 of 64 and one chunk of every example) — with real prompts, principles, few-shot examples and label questions,
 against `SimulatedGPUEngine` (bench/gpu_sim_engine.py): vLLM V1's step loop on a virtual clock. Reported time
 is the engine's simulated clock only; the scheduler's own (wall-clock) cost is printed apart and never added.
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--max-num-seqs", default="256,1024")
     parser.add_argument("--chunk-size", type=int, default=64, help="the stages schedule's chunk")
     parser.add_argument("--window", type=int, default=None, help="continuous: examples in flight (default: "
-                                                                 "cai's for vllm, 2 x max_num_seqs)")
+                                                                 "cai's for vllm, max_num_seqs)")
     parser.add_argument("--schedules", default="continuous,stages,one-chunk", help="which schedules to run")
     parser.add_argument("--length-scale", type=float, default=1.0, help="multiply the drawn output lengths")
     parser.add_argument("--lengths", type=Path, default=DEFAULT_LENGTHS, help="a lengths sample (JSON)")
@@ -176,7 +176,7 @@ def main() -> None:
     means = {k: sum(sample[k]) / len(sample[k]) for k in KINDS}
     print("\nTHIS IS A MODEL, NOT A MEASUREMENT: a simulated H100 + 8B model (bench/gpu_sim_engine.py states the "
           "step-time curve and what it assumes).")
-    window = f"window {args.window}" if args.window else "window 2 x max_num_seqs"
+    window = f"window {args.window}" if args.window else "window max_num_seqs"
     print(f"workload: {args.examples} examples, {args.rounds} rounds, few-shot {args.few_shot}, {window}, labels "
           f"{'off' if args.no_label else 'on'}, max {args.max_new_tokens} new tokens; output lengths from "
           f"{sample['source']}, mean answer/critique/revision {means['answer']:.0f}/{means['critique']:.0f}/"

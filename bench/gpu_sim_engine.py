@@ -159,7 +159,7 @@ class SimulatedGPUEngine(Engine):
 
     @property
     def window(self) -> int:
-        return 2 * self.model.max_num_seqs  # as the vllm engine: twice the sequences it schedules at once
+        return self.model.max_num_seqs  # as the vllm engine: the sequences it schedules at once
 
     def count_tokens(self, conversation) -> int:
         return len(tokens_of(conversation))

