@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from cai.inputs import Skipped, require_rows
+from cai.inputs import DUPLICATE, Skipped, require_rows
 from cai.records import Record
 
 # A check of one record: the reason it cannot run, or None.
@@ -16,16 +16,20 @@ Check = Callable[[Record], "str | None"]
 
 @dataclass
 class InputSource:
-    """`rows()` yields every row as a Record or a Skipped, the same way each time it is called."""
+    """`rows()` yields every row as a Record or a Skipped, the same way each time it is called. With
+    `remembers_duplicates`, `rows(duplicate_rows)` takes the rows the first scan found repeating an id, so
+    the later passes need not hold every id to find them again."""
 
-    rows: Callable[[], Iterable[Record | Skipped]]
+    rows: Callable[..., Iterable[Record | Skipped]]
     source: str
     what: str  # "prompts" or "pairs", for the error line
     fix: str  # how to fix a source whose every row was skipped
+    remembers_duplicates: bool = False
     usable: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # ids a check turned away (too long for the model)
     already: int = 0  # usable rows a resumed run has done
+    duplicate_rows: set[int] | None = None  # found by the first scan
 
     def scan(self, check: Check | None = None, fix: str | None = None, done: set[str] = frozenset()) -> InputSource:
         """Count the usable rows. Without `check`: gather the skipped rows. With it: the rows it turns away
@@ -33,7 +37,7 @@ class InputSource:
         nothing to run (one line, exit 2) before the caller writes anything. `done`: ids a resumed run
         already has; `already` counts the usable ones among them."""
         usable, turned_away, self.already = 0, [], 0
-        for item in self.rows():
+        for item in self._rows():
             if isinstance(item, Skipped):
                 if check is None:
                     turned_away.append(item)
@@ -47,14 +51,21 @@ class InputSource:
                 self.already += item.id in done
         self.usable = usable
         self.skipped = turned_away if check is None else self.skipped + turned_away
+        if check is None:
+            self.duplicate_rows = {s.row for s in turned_away if s.reason == DUPLICATE}
         require_rows(range(usable), self.skipped, self.source, self.what, fix or self.fix)
         return self
 
     def records(self, done: set[str] = frozenset()) -> Iterator[Record]:
         """The usable records not yet done, in input order, read afresh."""
-        for item in self.rows():
+        for item in self._rows():
             if isinstance(item, Record) and item.id not in self.dropped and item.id not in done:
                 yield item
+
+    def _rows(self) -> Iterable[Record | Skipped]:
+        if not self.remembers_duplicates or self.duplicate_rows is None:
+            return self.rows()
+        return self.rows(self.duplicate_rows)
 
     @property
     def inputs(self) -> int:

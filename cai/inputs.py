@@ -20,6 +20,7 @@ from cai.turns import is_pending
 
 PROMPT_COLUMNS = ("prompt", "messages", "conversation", "instruction", "question", "text", "init_prompt")
 ROLES = ("system", "user", "assistant")
+DUPLICATE = "duplicate id"
 
 
 @dataclass
@@ -166,9 +167,10 @@ def _pick_column(row: dict, wanted: str | None) -> str | None:
 
 
 def iter_prompts(source: str, *, prompt_column: str | None = None, split: str = "train",
-                 limit: int | None = None) -> Iterator[Record | Skipped]:
+                 limit: int | None = None, duplicate_rows: set[int] | None = None) -> Iterator[Record | Skipped]:
     """Every row of the source, as a Record or the reason it is skipped, read lazily: one row in memory at a
-    time (and the ids seen, to skip duplicates), so a pass over millions of prompts stays flat."""
+    time, plus the ids seen, to skip duplicates. `duplicate_rows` (the rows an earlier pass found to repeat
+    an id) stands in for the ids, so the passes after the first keep no per-example state."""
     seen: set[str] = set()
     usable = skipped = 0
     for row_number, row, problem in _open_source(source, split):
@@ -188,11 +190,13 @@ def iter_prompts(source: str, *, prompt_column: str | None = None, split: str = 
             continue
         messages, problem = _as_messages(row[column])
         example_id = str(row.get("id") or row.get("prompt_id") or f"row-{row_number}")
-        if problem or example_id in seen:
+        duplicate = row_number in duplicate_rows if duplicate_rows is not None else example_id in seen
+        if problem or duplicate:
             skipped += 1
-            yield Skipped(row_number, example_id, problem or "duplicate id")
+            yield Skipped(row_number, example_id, problem or DUPLICATE)
             continue
-        seen.add(example_id)
+        if duplicate_rows is None:
+            seen.add(example_id)
         usable += 1
         category = row.get("category") or row.get("topic")
         attack = row.get("attack")

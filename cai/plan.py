@@ -78,12 +78,14 @@ def plan_generation(config: RunConfig, *, resume: bool = False, force: bool = Fa
     """`cai run`: prompts in, answer -> critique/revise x R -> samples -> labels."""
     prompts = config.prompts or str(paths.demo_prompts())
 
-    def rows():
-        return iter_prompts(prompts, prompt_column=config.prompt_column, split=config.split, limit=config.limit)
+    def rows(duplicate_rows: set[int] | None = None):
+        return iter_prompts(prompts, prompt_column=config.prompt_column, split=config.split, limit=config.limit,
+                            duplicate_rows=duplicate_rows)
 
     def open_input():
         return InputSource(rows, prompts, "prompts",
-                           "fix the rows (see the reasons), or name the prompt column with --prompt-column"), False
+                           "fix the rows (see the reasons), or name the prompt column with --prompt-column",
+                           remembers_duplicates=True), False
 
     return _plan(config, resume, force, engine_given, open_input,
                  lambda constitution, renderer: build_steps(config, constitution, renderer))

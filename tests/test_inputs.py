@@ -76,3 +76,25 @@ def test_missing_source_and_column_are_one_line_errors(tmp_path, write_jsonl):
     path = write_jsonl([{"prompt": "x"}])
     with pytest.raises(CaiError, match="column 'question' not found"):
         load_prompts(str(path), prompt_column="question")
+
+
+def test_a_run_skips_a_repeated_id_once_and_runs_the_first(tmp_path, write_jsonl):
+    from rich.console import Console
+
+    from cai.config import RunConfig
+    from cai.engines.scripted import ScriptedEngine
+    from cai.runner import execute_run
+    from cai.store import RunStore
+
+    prompts = write_jsonl([{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "other"},
+                           {"id": "a", "prompt": "again"}, {"id": "c", "prompt": "last"}])
+    config = RunConfig(prompts=str(prompts), out=str(tmp_path / "run"), engine="scripted", model="scripted",
+                       rounds=1, label=False, few_shot=0, limit=3)
+    manifest = execute_run(config, engine=ScriptedEngine(), console=Console(file=open("/dev/null", "w")),
+                           show_progress=False)
+    store = RunStore(config.out)
+    records = {r.id: r for r in store.read_records()}
+    assert sorted(records) == ["a", "b", "c"]  # the repeat does not count toward --limit
+    assert records["a"].messages[0]["content"] == "first"
+    assert [(s["row"], s["reason"]) for s in store.read_skipped()] == [(3, "duplicate id")]
+    assert manifest["counts"]["inputs"] == 4 and manifest["counts"]["skipped"] == 1
