@@ -55,9 +55,12 @@ class Planner:
         return pick_many(self.comparisons, self.principles_per_pair, rng)
 
     def questions(self, record: Record, pair: Pair) -> list[Question]:
+        """Order by order, so the questions that share the longest prompt prefix (one order's options
+        under every principle) are asked one after another and meet the prefix cache warm."""
         out = []
-        for principle in self.principles(record.id, pair):
-            for order in ORDERS:
+        principles = self.principles(record.id, pair)
+        for order in ORDERS:
+            for principle in principles:
                 question = Question(pair, principle, order, [])
                 shown_a, shown_b = (pair.text(name) for name in question.shown)
                 text = self.renderer.render("comparison", messages=record.messages, question=principle.question,
