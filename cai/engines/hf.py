@@ -141,8 +141,10 @@ class HFEngine(Engine):
         inputs = self._encode(texts)
         # Positions as generate() counts them, so a left-padded row scores as it would alone.
         positions = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        # Only the last position's logits: the vocabulary projection of every prompt position would cost a
+        # fifth of a small model's forward pass and a [batch, length, vocabulary] tensor, all unused.
         with torch.inference_mode():
-            logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
+            logits = self.model(**inputs, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
         probs = torch.softmax(logits, dim=-1)
         return [ChoiceProbs({c: float(probs[row, sorted(ids)].sum()) for c, ids in variants.items() if ids},
                             list(unscorable), int(inputs["attention_mask"][row].sum())) for row in range(len(texts))]
