@@ -82,23 +82,25 @@ def generate(engine, config) -> tuple[float, list]:
 
 
 def label(engine, step, records: list, config) -> dict:
+    """The label stage of a `--schedule stages` run: chunk by chunk, each chunk through the scheduler with
+    the whole chunk as its window (as cai.pipeline does), so the questions reach vLLM in the run's order."""
     from cai.engines.base import Sampling
     from cai.pipeline import chunks
+    from cai.scheduler import Scheduler
 
     engine.llm.reset_prefix_cache()
     cached, prompt = engine.cached_tokens, engine.prompt_tokens
     sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)
+    labelled: list = []
     started = time.perf_counter()
-    labelled = []
     for chunk in chunks(copy.deepcopy(records), config.chunk_size):
-        chunk, _, _ = step.execute(engine, chunk, sampling, None)
-        labelled += chunk
+        Scheduler([step], lambda _: engine, sampling, len(chunk), labelled.append).run(chunk)
     seconds = time.perf_counter() - started
     questions = sum(len(r.labels) for r in labelled)
     valid = sum(e["valid"] for r in labelled for e in r.labels)
     return {"seconds": seconds, "questions": questions, "valid": valid, "prompt": engine.prompt_tokens - prompt,
             "cached": engine.cached_tokens - cached,
-            "preferences": [(r.preference or {}).get("chosen_name") for r in labelled]}
+            "preferences": {r.id: (r.preference or {}).get("chosen_name") for r in labelled}}
 
 
 def start_engine(seed: int, block_size: int | None):
@@ -176,8 +178,8 @@ def main() -> None:
             each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
             print(f"  {way}: label {seconds:6.1f} s   ratio {seconds / generation_s:.3f}   "
                   f"prefix-cache hits {hit:.0%}   (runs: {each} s)")
-        both = [(a, b) for a, b in zip(results["old"][0]["preferences"], results["new"][0]["preferences"])
-                if a is not None or b is not None]
+        old, new = results["old"][0]["preferences"], results["new"][0]["preferences"]
+        both = [(old[i], new.get(i)) for i in old if old[i] is not None or new.get(i) is not None]
         print(f"  same chosen answer under both prompts: {sum(a == b for a, b in both)} of {len(both)} "
               f"labelled examples (the others' pair was skipped, e.g. a flagged revision left the answer as it was)")
 
