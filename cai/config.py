@@ -66,6 +66,12 @@ class RunConfig:
     label_base_url: list | None = None
     label_dtype: str | None = None
     label_gpu_memory_utilization: float | None = None
+    # Where the examples run (cai.distributed): local (this process) or ray (replicas on a Ray cluster).
+    executor: str = "local"
+    ray_address: str | None = None      # ray: a running cluster's address; None: a local cluster for the run
+    replicas: int = 1                   # ray: engine replicas, each with its own scheduler
+    replica_gpus: float = 0.0           # ray: GPUs per replica (its tensor-parallel group)
+    replica_cpus: float = 1.0           # ray: CPUs per replica
 
     # Keys that change what a run produces: a resumed run may not change them.
     RESULT_KEYS = ("prompts", "constitution", "model", "engine", "dtype", "rounds", "seed", "max_new_tokens",
@@ -127,6 +133,9 @@ NUMBER_RULES = {
     "label_principles": (int, lambda v: v >= 1, "at least 1"),
     "samples": (int, lambda v: v >= 1, "at least 1"),
     "min_margin": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
+    "replicas": (int, lambda v: v >= 1, "at least 1"),
+    "replica_gpus": (float, lambda v: v >= 0, "0 or more"),
+    "replica_cpus": (float, lambda v: v > 0, "above 0"),
 }
 
 
@@ -188,4 +197,7 @@ def resolve_config(flags: dict, recipe_path: str | None = None, saved: dict | No
     from cai.engines.feedback import check_feedback_options
 
     check_feedback_options(config)
+    from cai.distributed.options import check_executor_options
+
+    check_executor_options(config)
     return config

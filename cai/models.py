@@ -48,9 +48,33 @@ def default_model_dir() -> Path:
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     gguf = embedded_gguf()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes may ask at once (Ray replicas on one node, parallel test runs): one converts while
+    # the others wait on the lock, then find the folder made.
+    with _exclusive(target.parent / f".{target.name}.lock"):
+        if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+            return target
+        return _convert(gguf, target)
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the atomic rename below still keeps the folder whole
+        yield
+        return
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _convert(gguf: Path, target: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Convert into a temporary folder and rename: a crash mid-way never leaves a half model behind.
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:

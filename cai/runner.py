@@ -57,7 +57,12 @@ def run_plan(plan: RunPlan, *, console: Console | None = None, show_progress: bo
     if plan.found_columns:  # said once the input is accepted
         console.print(f"pairs: A = {config.a_column}, B = {config.b_column} (found by name; "
                       "--a-column/--b-column choose others)", markup=False, highlight=False)
-    engines = open_run_engines(config, console, plan.labelling, engine, feedback_engine)
+    if config.executor == "ray":  # the replicas build the engines; the driver loads only the tokenizer
+        from cai.distributed.plan import driver_engines
+
+        engines = driver_engines(config, console, plan.labelling)
+    else:
+        engines = open_run_engines(config, console, plan.labelling, engine, feedback_engine)
     try:
         previous = store.read_manifest() if plan.resume else {}
         if previous.get("engine") and previous["engine"] != engines.policy.name:
@@ -71,7 +76,8 @@ def run_plan(plan: RunPlan, *, console: Console | None = None, show_progress: bo
         store.repair_tail()
         store.write_skipped([dataclasses.asdict(s) for s in plan.input.skipped])
         pending = plan.input.usable - plan.input.already
-        session = RunSession(plan, engines, previous, pending, plan.input.already)
+        session = RunSession(plan, engines, previous, pending, plan.input.already,
+                             getattr(engines.policy, "executor", None))  # Ray's, filled in as it runs
         session.start()
         try:
             with session.noting_sigint():
@@ -99,5 +105,10 @@ def _work(plan: RunPlan, session: RunSession, engines, done: set[str], pending: 
     sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                         top_p=config.top_p, seed=config.seed)
     with plan.store.trace_writer() as session.writer, StageProgress(console, enabled=show_progress) as progress:
-        run_pending(plan.steps, plan.input.records(done), engines.by_role(), sampling, config, session.stats,
-                    progress, session.checkpoint, pending)
+        if config.executor == "ray":
+            from cai.distributed.driver import run_on_ray
+
+            run_on_ray(plan, plan.input.records(done), engines, session.stats, progress, session.checkpoint)
+        else:
+            run_pending(plan.steps, plan.input.records(done), engines.by_role(), sampling, config,
+                        session.stats, progress, session.checkpoint, pending)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cai.distributed.driver import summary_rows as executor_rows
 from cai.label.pairs import COLUMNS
 from cai.label.stats import summary_rows as label_summary_rows
 from cai.progress import key_value_table, stage_table
@@ -40,6 +41,7 @@ def print_summary(console: Console, manifest: dict, run_dir: Path) -> None:
         "datasets": ", ".join(f"{k} {v}" for k, v in splits.items()),
         "traces": str(run_dir / "traces.jsonl"),
         "dataset": str(run_dir / DATASET),
+        **executor_rows(manifest),
     }))
     if "labels" in manifest:
         console.print(key_value_table("labels", label_summary_rows(manifest["labels"])))

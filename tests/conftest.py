@@ -87,3 +87,24 @@ def hf_reference_run(tmp_path_factory, hf_engine):
     config = RunConfig(engine="hf", out=str(out), **RUN_OPTIONS)
     execute_run(config, engine=hf_engine, show_progress=False, console=Console(file=open(os.devnull, "w")))
     return out
+
+
+# --- Ray: one local cluster per session, on 127.0.0.1 with the dashboard off ---------------------
+
+# CPUs the session's cluster offers: two replicas of one CPU, plus room for Ray Data's small tasks.
+RAY_TEST_CPUS = 4
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """A local Ray cluster for the session; this process is connected to it (so in-process runs reuse it)
+    and subprocess drivers join it with --ray-address. Always shut down, also when a test fails."""
+    import ray
+
+    from cai.distributed.cluster import start_local
+
+    start_local(RAY_TEST_CPUS)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

@@ -15,6 +15,7 @@ LABELS = "Preference labels (RLAIF)"
 ENGINES = "Engines (vllm, openai)"
 QUALITY = "Quality gates"
 FEEDBACK = "Feedback model (the labeller; default: the policy)"
+EXECUTOR = "Executor (local or a Ray cluster)"
 
 
 @app.command("run")
@@ -122,6 +123,18 @@ def run_command(
     label_gpu_memory_utilization: Annotated[Optional[float], Opt(rich_help_panel=FEEDBACK, help=(
         "vllm: the feedback engine's share of GPU memory; two in-process vLLM engines on one GPU need "
         "shares that add up to at most ~0.9, e.g. 0.45 each. (default: --gpu-memory-utilization)"))] = None,
+    executor: Annotated[Optional[str], Opt(rich_help_panel=EXECUTOR, help=(
+        "local: run here; ray: on a Ray cluster, each replica owning an engine and its own scheduler "
+        "(needs `pip install 'cai\\[ray]'`). (default: local)"))] = None,
+    ray_address: Annotated[Optional[str], Opt(rich_help_panel=EXECUTOR, help=(
+        "ray: the cluster to use, e.g. 10.0.0.1:6379, ray://head:10001 or auto (no credentials: it is saved "
+        "with the run). (default: a local cluster started for the run and stopped after it)"))] = None,
+    replicas: Annotated[Optional[int], Opt(rich_help_panel=EXECUTOR, help=(
+        "ray: engine replicas; one per GPU, or per tensor-parallel group. (default: 1)"))] = None,
+    replica_gpus: Annotated[Optional[float], Opt(rich_help_panel=EXECUTOR, help=(
+        "ray: GPUs each replica reserves; set it to --tensor-parallel-size on GPU clusters. (default: 0)"))] = None,
+    replica_cpus: Annotated[Optional[float], Opt(rich_help_panel=EXECUTOR, help=(
+        "ray: CPUs each replica reserves (on CPU, also its torch threads). (default: 1)"))] = None,
     config: Annotated[Optional[Path], Opt(help="YAML recipe of these options; flags override it.")] = None,
     quiet: Annotated[bool, Opt("--quiet", help="No progress bars.")] = False,
     verbose: Annotated[bool, Opt("--verbose", help="Show other libraries' warnings and notices too "
