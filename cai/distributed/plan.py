@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cai.engines.feedback import feedback_requested, feedback_spec, policy_spec, same_engine
 from cai.engines.select import choose_engine
+from cai.label.pairs import COLUMNS
 from cai.models import resolve_model
 
 
@@ -59,7 +60,7 @@ def driver_engines(config, console, labelling: bool):
     openai engine the policy is a client of servers, cheap to build, so the driver builds it as usual."""
     from cai.run_engines import RunEngines, open_run_engines
 
-    spec = policy_spec(config)
+    spec = feedback_spec(config) if config.pairs == COLUMNS else policy_spec(config)  # `cai label`: the judge
     if choose_engine(spec.engine).chosen == "openai":
         engines = open_run_engines(config, console, labelling)
         engines.policy.executor = {"kind": "ray"}
@@ -69,6 +70,10 @@ def driver_engines(config, console, labelling: bool):
     if not labelling:
         return engines
     wanted = feedback_spec(config)
+    if config.pairs == COLUMNS:
+        engines.feedback, engines.feedback_name = policy, policy.display_name
+        engines.feedback_reason = "`cai label`: the run's only engine, on each replica"
+        return engines
     if feedback_requested(config) and not same_engine(spec, wanted):
         engines.feedback = TokenizerEngine(wanted, config, tokenizer=False)
         engines.feedback_name = engines.feedback.display_name
