@@ -26,7 +26,7 @@ class RunConfig:
     few_shot: int = 2                   # how many of the constitution's worked examples to prepend
     schedule: str = "continuous"        # continuous | stages (chunk by chunk, each stage a barrier)
     window: int | None = None           # continuous: examples in flight; None: sized from the engine
-    chunk_size: int = 64                # stages: examples finished and checkpointed together
+    chunk_size: int = 64                # stages: examples finished and checkpointed together; ray: block size
     batch_size: int = 16                # hf engine: sequences per forward pass
     dtype: str = "auto"
     # Engine options (vllm, openai); None leaves the choice to the engine.

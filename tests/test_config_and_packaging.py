@@ -35,7 +35,7 @@ def test_resume_refuses_flags_that_would_change_results():
 
 def test_help_does_not_import_heavy_libraries():
     code = ("import sys, cai.cli as c; c._register(); "
-            "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'vllm', 'trl') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'vllm', 'trl', 'ray') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
     help_text = subprocess.run([sys.executable, "-m", "cai", "run", "--help"], capture_output=True, text=True)

@@ -48,7 +48,8 @@ def run_command(
         "continuous: examples in flight at once. (default: from the engine: vllm its max_num_seqs, "
         "openai --concurrency, hf 2 x --batch-size)"))] = None,
     chunk_size: Annotated[Optional[int], Opt(help=(
-        "stages: examples finished and saved together. (default: 64)"))] = None,
+        "stages: examples finished and saved together; --executor ray: examples per block handed to a "
+        "replica. (default: 64)"))] = None,
     batch_size: Annotated[Optional[int], Opt(help="hf engine: sequences per forward pass. (default: 16)")] = None,
     dtype: Annotated[Optional[str], Opt(help="auto, float32 or bfloat16. (default: auto)")] = None,
     tensor_parallel_size: Annotated[Optional[int], Opt(rich_help_panel=ENGINES, help=(
