@@ -20,6 +20,13 @@ from cai.engines import Sampling
 from cai.engines import select as engine_select
 from cai.engines.vllm_setup import cpu_dtype
 
+
+def interruptible() -> None:
+    """In the child: Ctrl-C does what it does in a terminal. A suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 QUESTION = [{"role": "user", "content": "Which animal is larger? (A) an elephant (B) a mouse. "
                                         "Answer with the letter."}]
 PREFIX = "The answer is: ("
@@ -76,7 +83,8 @@ def test_ctrl_c_on_a_continuous_vllm_run_leaves_an_interrupted_run(tmp_path, wri
     process = subprocess.Popen([sys.executable, "-m", "cai", "run", "--engine", "vllm", "--prompts", prompts,
                                 "--out", str(out), "--rounds", "2", "--no-label", "--max-new-tokens", "16",
                                 "--few-shot", "0", "--window", "2", "--schedule", "continuous", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=interruptible)
     try:
         traces = out / "traces.jsonl"
         deadline = time.monotonic() + 900

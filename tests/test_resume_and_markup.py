@@ -28,6 +28,13 @@ from cai.records import Record, Round
 from cai.runner import execute_run
 from cai.store import RunStore
 
+
+def interruptible() -> None:
+    """In the child: Ctrl-C does what it does in a terminal. A suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 REPO = Path(__file__).resolve().parent.parent
 SCAFFOLD = REPO / "constitution" / "scaffold.yaml"
 
@@ -184,7 +191,8 @@ def test_sigint_on_a_real_run_keeps_statistics_of_saved_examples_only(tmp_path, 
             "--max-new-tokens", "12", "--few-shot", "0", "--out", out, "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([sys.executable, "-m", "cai", *map(str, args)], env=env, cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
     try:
         traces = out / "traces.jsonl"
         deadline = time.monotonic() + 1200  # a loaded CPU may take minutes over the first chunk
