@@ -16,15 +16,14 @@ Check = Callable[[Record], "str | None"]
 
 @dataclass
 class InputSource:
-    """`rows()` yields every row as a Record or a Skipped, the same way each time it is called. With
-    `remembers_duplicates`, `rows(duplicate_rows)` takes the rows the first scan found repeating an id, so
-    the later passes need not hold every id to find them again."""
+    """`rows(duplicate_rows)` yields every row as a Record or a Skipped, the same way each time it is called.
+    `duplicate_rows` is None on the first scan, then the rows that scan found repeating an id, so the later
+    passes need not hold every id to find them again."""
 
     rows: Callable[..., Iterable[Record | Skipped]]
     source: str
     what: str  # "prompts" or "pairs", for the error line
     fix: str  # how to fix a source whose every row was skipped
-    remembers_duplicates: bool = False
     usable: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # ids a check turned away (too long for the model)
@@ -37,7 +36,7 @@ class InputSource:
         nothing to run (one line, exit 2) before the caller writes anything. `done`: ids a resumed run
         already has; `already` counts the usable ones among them."""
         usable, turned_away, self.already = 0, [], 0
-        for item in self._rows():
+        for item in self.rows(self.duplicate_rows):
             if isinstance(item, Skipped):
                 if check is None:
                     turned_away.append(item)
@@ -58,14 +57,9 @@ class InputSource:
 
     def records(self, done: set[str] = frozenset()) -> Iterator[Record]:
         """The usable records not yet done, in input order, read afresh."""
-        for item in self._rows():
+        for item in self.rows(self.duplicate_rows):
             if isinstance(item, Record) and item.id not in self.dropped and item.id not in done:
                 yield item
-
-    def _rows(self) -> Iterable[Record | Skipped]:
-        if not self.remembers_duplicates or self.duplicate_rows is None:
-            return self.rows()
-        return self.rows(self.duplicate_rows)
 
     @property
     def inputs(self) -> int:

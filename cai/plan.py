@@ -84,8 +84,7 @@ def plan_generation(config: RunConfig, *, resume: bool = False, force: bool = Fa
 
     def open_input():
         return InputSource(rows, prompts, "prompts",
-                           "fix the rows (see the reasons), or name the prompt column with --prompt-column",
-                           remembers_duplicates=True), False
+                           "fix the rows (see the reasons), or name the prompt column with --prompt-column"), False
 
     return _plan(config, resume, force, engine_given, open_input,
                  lambda constitution, renderer: build_steps(config, constitution, renderer))
@@ -102,8 +101,10 @@ def plan_labelling(config: RunConfig, *, resume: bool = False, force: bool = Fal
         if loaded.columns:
             config.a_column, config.b_column = loaded.columns  # saved with the run, so a resume reads the same
         items: list[Record | Skipped] = [*loaded.skipped, *loaded.records]
-        return InputSource(lambda: iter(items), loaded.source, "pairs", "fix the rows, or name the columns with "
-                           "--prompt-column, --a-column and --b-column"), found_by_name
+        # load_pairs renames a repeated id instead of skipping it: no duplicate rows to pass on.
+        return InputSource(lambda duplicate_rows: iter(items), loaded.source, "pairs",
+                           "fix the rows, or name the columns with --prompt-column, --a-column and --b-column"), \
+            found_by_name
 
     return _plan(config, resume, force, engine_given, open_input,
                  lambda constitution, renderer: label_steps(config, constitution, renderer))

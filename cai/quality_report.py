@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 
 from cai.quality import in_gate_order
 from cai.records import Record
@@ -45,13 +44,6 @@ class QualityTally:
                 "turns_flagged": {kind: ordered(c) for kind, c in self.turns.items()},
                 "examples_flagged": self.flagged_examples, "flagged": ordered(self.examples),
                 "kept_out": 0 if self.keep_flagged else self.flagged_examples}
-
-
-def quality_report(records: Iterable[Record], settings: dict, keep_flagged: bool) -> dict:
-    tally = QualityTally(settings, keep_flagged)
-    for record in records:
-        tally.add(record)
-    return tally.report()
 
 
 def summary_line(report: dict) -> str:

@@ -23,9 +23,8 @@ from cai.distributed.cluster import ray_cluster
 from cai.distributed.options import require_ray
 from cai.distributed.replica import Replica, record_rows
 from cai.errors import CaiError
+from cai.executor import OVERALL
 from cai.records import Record
-
-OVERALL = "all"
 
 
 class Dedupe:

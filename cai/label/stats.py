@@ -32,17 +32,6 @@ def _histogram_bin(verdict: dict, bins: int) -> int | None:
     return None
 
 
-def score_histogram(verdicts: Iterable[dict], bins: int = 10) -> dict:
-    """How the judge scored the second answer of each pair (initial vs final: the revision) in bins of equal
-    width over [0, 1]; above 0.5 it preferred that answer, below the other."""
-    counts = [0] * bins
-    for verdict in verdicts:
-        found = _histogram_bin(verdict, bins)
-        if found is not None:
-            counts[found] += 1
-    return _histogram(counts)
-
-
 def _histogram(counts: list[int]) -> dict:
     bins = len(counts)
     return {"answer": "second", "edges": [round(i / bins, 4) for i in range(bins + 1)], "counts": counts}
