@@ -42,6 +42,9 @@ class StageStats:
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
 
+    def copy(self) -> StageStats:
+        return StageStats(self.examples, self.seconds, self.prompt_tokens, self.completion_tokens)
+
     def to_dict(self) -> dict:
         seconds = max(self.seconds, 1e-9)
         return {"examples": self.examples, "seconds": round(self.seconds, 3),

@@ -128,12 +128,28 @@ def check_echo(turn: Turn, settings: GateSettings) -> str | None:
 def check_copy(turn: Turn, settings: GateSettings) -> str | None:
     """Small models copy the worked example they were shown (its answer to another prompt) instead of writing
     their own; the same trigram share as the echo gate decides."""
+    _, grams, _ = _grams_of(turn.text)
+    if len(grams) >= MIN_NGRAMS and turn.examples:
+        # No one example can hold a larger share than all of them together: one look settles most turns.
+        in_any = _union_of(turn.examples)
+        if sum(map(in_any.__contains__, grams)) / len(grams) < settings.echo_threshold:
+            return None
     return COPY if any(echo_overlap(turn.text, text) >= settings.echo_threshold for text in turn.examples) else None
 
 
+@lru_cache(maxsize=16)
+def _union_of(texts: tuple[str, ...]) -> frozenset:
+    return frozenset().union(*(_grams_of(text)[2] for text in texts))
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
 def check_meta(turn: Turn, settings: GateSettings) -> str | None:
-    text = turn.text.strip()
-    return META if any(p.search(text) for p in settings.meta_patterns) else None
+    """A pattern's `^` is the start of any paragraph: small models often open with a line of their own
+    ("A good thing, but a little too long.") and then describe "the response" in the next paragraph."""
+    paragraphs = [part.strip() for part in _PARAGRAPH_BREAK.split(turn.text.strip())]
+    return META if any(p.search(part) for part in paragraphs for p in settings.meta_patterns) else None
 
 
 def check_repetition(turn: Turn, settings: GateSettings) -> str | None:

@@ -6,7 +6,6 @@ while examples finish, and once more when the session ends, however it ends.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 import time
@@ -115,4 +114,4 @@ class RunSession:
 
 
 def _copy_stages(stages: dict) -> dict:
-    return {name: dataclasses.replace(stats) for name, stats in stages.items()}
+    return {name: stats.copy() for name, stats in stages.items()}

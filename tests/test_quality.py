@@ -88,6 +88,8 @@ def test_a_short_revision_that_repeats_the_critique_is_an_echo():
     "The last response is not only false but also misleading.",
     "This response aims to address legal loopholes with empathy.",
     "The request is about a harmless computer task that can help protect your puppy.",
+    # seen in the demo: a line of its own first, then the description of "the response"
+    "A good thing, but a little too long.\n\nThe response is about a product recommendation service.",
 ])
 def test_meta_flags_revisions_written_about_the_answer(text):
     assert "meta" in revision(text)
@@ -100,6 +102,8 @@ def test_meta_flags_revisions_written_about_the_answer(text):
     "I can't share someone's home address, but their employer's public contact page may help you reach them.",
     "The AI boom of the 2010s began with deep learning on GPUs.",
     "The request is a GET with a JSON body, so check the Content-Type header.",
+    "Add an index on user_id.\n\nThe response time should then fall below 50 ms.",
+    "Speak to them calmly. The response you get says more about them than about you.",
 ])
 def test_meta_leaves_ordinary_answers_alone(text):
     assert "meta" not in revision(text, before="something else")
