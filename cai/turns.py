@@ -56,6 +56,27 @@ class TurnStage:
         return out
 
 
+def fill_pending_turns(engine, records: list[Record], sampling, progress=None) -> tuple[list[Record], int, int]:
+    """Every pending assistant turn written by `engine`, one engine call per turn depth; returns the
+    records (copies where a turn was filled, their tokens counted), and the prompt and completion tokens.
+    `progress(items, tokens)` hears of the tokens only: its bar counts answers, not turns."""
+    records = list(records)
+    stage = TurnStage()
+    tokens_only = (lambda items, tokens: progress(0, tokens)) if progress else None
+    prompt_tokens = completion_tokens = 0
+    while waiting := [i for i, r in enumerate(records) if pending_turns(r.messages)]:
+        batch = [records[i] for i in waiting]
+        completions = engine.chat(stage.requests(batch), sampling, tokens_only)
+        for i, record, completion in zip(waiting, stage.apply(batch, [c.text for c in completions]),
+                                         completions, strict=True):
+            record.tokens["prompt"] += completion.prompt_tokens
+            record.tokens["completion"] += completion.completion_tokens
+            prompt_tokens += completion.prompt_tokens
+            completion_tokens += completion.completion_tokens
+            records[i] = record
+    return records, prompt_tokens, completion_tokens
+
+
 @dataclass
 class WithTurns:
     """A step that first fills every pending assistant turn, one engine call per turn depth, then runs
@@ -68,20 +89,6 @@ class WithTurns:
         return self.step.name
 
     def execute(self, engine, records: list[Record], sampling, progress) -> tuple[list[Record], int, int]:
-        records = list(records)
-        stage = TurnStage()
-        # The bar counts examples answered; the turns only add their tokens to it.
-        tokens_only = (lambda items, tokens: progress(0, tokens)) if progress else None
-        prompt_tokens = completion_tokens = 0
-        while waiting := [i for i, r in enumerate(records) if pending_turns(r.messages)]:
-            batch = [records[i] for i in waiting]
-            completions = engine.chat(stage.requests(batch), sampling, tokens_only)
-            for i, record, completion in zip(waiting, stage.apply(batch, [c.text for c in completions]),
-                                             completions, strict=True):
-                record.tokens["prompt"] += completion.prompt_tokens
-                record.tokens["completion"] += completion.completion_tokens
-                prompt_tokens += completion.prompt_tokens
-                completion_tokens += completion.completion_tokens
-                records[i] = record
+        records, prompt_tokens, completion_tokens = fill_pending_turns(engine, records, sampling, progress)
         records, step_prompt, step_completion = self.step.execute(engine, records, sampling, progress)
         return records, prompt_tokens + step_prompt, completion_tokens + step_completion

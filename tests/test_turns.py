@@ -103,10 +103,9 @@ def test_pending_turns_count_against_the_context_budget(tmp_path, write_jsonl):
     assert [s["id"] for s in skipped] == ["many"] and manifest["counts"]["completed"] == 1
 
 
-def test_eval_skips_conversations_with_pending_turns_with_a_reason(write_jsonl):
+def test_eval_keeps_conversations_with_pending_turns_for_each_model_to_fill(write_jsonl):
     from cai.evaluate.prompts import held_out_prompts
 
     path = write_jsonl([{"id": "esc", "messages": [user("a"), PENDING, user("b")]}, {"id": "plain", "prompt": "p"}])
     loaded = held_out_prompts(str(path), exclude=[], limit=None, per_category=None)
-    assert [r.id for r in loaded.records] == ["plain"]
-    assert [s.id for s in loaded.skipped] == ["esc"] and "cai eval does not fill" in loaded.skipped[0].reason
+    assert [r.id for r in loaded.records] == ["esc", "plain"] and loaded.records[0].messages[1] == PENDING

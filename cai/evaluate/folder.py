@@ -58,7 +58,8 @@ def trace_records(prompts: list[Record], answers: dict, classifications: dict, e
             if (pair.preference or {}).get("scores") is None and pair.samples[0].strip() != pair.samples[1].strip():
                 errors.append(f"compare: {(pair.preference or {}).get('reason') or 'no verdict'}")
         out.append(Record(id=prompt.id, messages=prompt.messages, category=prompt.category,
-                          source_row=prompt.source_row, initial_response=answers["model"].texts[index],
+                          source_row=prompt.source_row, generated_turns=list(prompt.generated_turns),
+                          initial_response=answers["model"].texts[index],
                           samples=[answers[role].texts[index] for role in answers], labels=labels,
                           preference=pair.preference if pair is not None else None, errors=errors,
                           tokens=_tokens(answers, index, pair)))

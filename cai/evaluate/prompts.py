@@ -10,7 +10,6 @@ from cai.errors import CaiError
 from cai.inputs import Loaded, Skipped, load_prompts, require_rows, skipped_summary
 from cai.records import Record
 from cai.store import RunStore, is_run
-from cai.turns import pending_turns
 
 
 def _key(record: Record) -> str:
@@ -38,10 +37,6 @@ def held_out_prompts(source: str | None, *, exclude: list[str], limit: int | Non
     skipped = list(loaded.skipped)
     per: dict[str, int] = {}
     for record in loaded.records:
-        if pending_turns(record.messages):  # the answers stage sends each conversation as it is
-            skipped.append(Skipped(record.source_row or 0, record.id, "has assistant turns left for the model "
-                                   "(content null), which cai eval does not fill; answer it with cai run"))
-            continue
         if _key(record) in seen_in_training:
             skipped.append(Skipped(record.source_row or 0, record.id, "in the training run (--exclude)"))
             continue

@@ -40,7 +40,8 @@ def _win_rates(engine, prompts, groups, answers, constitution, renderer, options
     """Per aspect its summary, and per prompt id its judged pair record (for the traces)."""
     found, compared = {}, {}
     for aspect, group in winrate.ASPECTS.items():
-        indices = [i for i, g in enumerate(groups) if g == group]
+        # A conversation whose earlier turns each model wrote for itself has no one context to compare in.
+        indices = [i for i, g in enumerate(groups) if g == group and not prompts[i].generated_turns]
         comparisons, note = winrate.comparisons_for(constitution, aspect)
         if not comparisons:
             continue
@@ -132,8 +133,8 @@ def run_eval(options: EvalOptions, *, force: bool = False, console: Console | No
         with StageProgress(console, enabled=show_progress) as progress:
             for role in roles_run:
                 progress.add(f"answer {role}", len(prompts[role]))
-                answers[role] = generate(engines, options.spec(role), prompts[role], options,
-                                         progress.callback(f"answer {role}"))
+                answers[role], prompts[role] = generate(engines, options.spec(role), prompts[role], options,
+                                                        progress.callback(f"answer {role}"))
             if options.judged:
                 classifications, entries, judge_info = _judge(engines, options, prompts, answers, renderer,
                                                               progress)
