@@ -223,3 +223,17 @@ def test_sft_with_lora_merges_the_adapter_into_a_plain_model(tmp_path, default_m
     assert results["steps"] == 2 and results["lora"]["r"] == 4 and "loss" in results["metrics"]
     _loads_with_transformers(out)
     assert _changed(out, default_model_path)  # the merged adapter moved the weights
+
+
+def test_the_eval_hint_leaves_out_a_run_s_own_prompts_but_not_the_bundled_ones(tmp_path):
+    from cai.store import CONFIG, MANIFEST
+    from cai.train.runner import eval_hint
+
+    bundled, own = tmp_path / "bundled", tmp_path / "own"
+    for run, prompts in ((bundled, "null"), (own, "my.jsonl")):
+        run.mkdir()
+        (run / MANIFEST).write_text("{}")
+        (run / CONFIG).write_text(f"prompts: {prompts}\n")
+    assert eval_hint("m", "default", own) == f"cai eval --model m --baseline default --exclude {own}"
+    assert "--exclude" not in eval_hint("m", "default", bundled) and "--prompts" in eval_hint("m", "default", bundled)
+    assert eval_hint("m", "default", tmp_path / "not-a-run") == "cai eval --model m --baseline default"

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.text import Text
 
@@ -14,7 +15,7 @@ from cai.errors import CaiError
 from cai.manifest import now, versions
 from cai.models import resolve_model
 from cai.progress import key_value_table
-from cai.store import is_run
+from cai.store import CONFIG, is_run
 from cai.train import output
 from cai.train.data import load_train_data
 from cai.train.lora import plain_model
@@ -104,6 +105,19 @@ def run_training(options: TrainOptions, run: str, *, force: bool = False, consol
         output.discard(staging)
         raise
     console.print(metrics_table(results))
-    hint = f"cai eval --model {out} --baseline {options.model}" + (f" --exclude {run}" if is_run(Path(run)) else "")
-    console.print(key_value_table("model", {**facts(results), "next": hint}))
+    console.print(key_value_table("model", {**facts(results), "next": eval_hint(out, options.model, Path(run))}))
     return results
+
+
+def eval_hint(out, base: str, run: Path) -> str:
+    """The eval to try next. It leaves out the run's prompts, unless the run used the bundled ones: they
+    are also cai eval's default prompts, so leaving them out would leave nothing."""
+    hint = f"cai eval --model {out} --baseline {base}"
+    if not is_run(run):
+        return hint
+    try:
+        prompts = (yaml.safe_load((run / CONFIG).read_text(encoding="utf-8")) or {}).get("prompts")
+    except (OSError, yaml.YAMLError, AttributeError):
+        prompts = None
+    return hint + (f" --exclude {run}" if prompts else " (on the bundled prompts, which it trained on: pass "
+                                                          "--prompts with held-out ones)")
