@@ -23,8 +23,10 @@ class Renderer:
     def __init__(self, override_dir: str | Path | None = None):
         search = [str(override_dir)] if override_dir else []
         search.append(str(prompts_dir()))
+        # auto_reload off: templates do not change during a run, and checking each one's mtime on every
+        # render was a stat call per prompt.
         self.env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(search), undefined=StrictUndefined,
-                                                 keep_trailing_newline=False, autoescape=False)
+                                                 keep_trailing_newline=False, autoescape=False, auto_reload=False)
 
     def render(self, name: str, **variables) -> str:
         try:
