@@ -84,7 +84,8 @@ def plan_generation(config: RunConfig, *, resume: bool = False, force: bool = Fa
 
     def open_input():
         return InputSource(rows, prompts, "prompts",
-                           "fix the rows (see the reasons), or name the prompt column with --prompt-column"), False
+                           "fix the rows (see the reasons), or name the prompt column with --prompt-column",
+                           hash_ids=config.limit is None), False
 
     return _plan(config, resume, force, engine_given, open_input,
                  lambda constitution, renderer: build_steps(config, constitution, renderer))

@@ -11,12 +11,14 @@ import json
 import os
 import shutil
 import time
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from cai.errors import CaiError
+from cai.input_source import id_hash, repeated_values
 from cai.records import Record
 
 # Seconds between fsyncs of traces.jsonl while examples stream in.
@@ -81,7 +83,7 @@ class RunStore:
                 except json.JSONDecodeError:
                     continue  # a torn last line from a killed run
                 example_id = data.get("id")
-                if hash(example_id) in repeated:
+                if id_hash(example_id) in repeated:
                     if example_id in seen:
                         continue
                     seen.add(example_id)
@@ -159,16 +161,11 @@ _ID_OPENING, _DECODER = '{"id": ', json.JSONDecoder()
 def _repeated_id_hashes(path: Path) -> set[int]:
     """The hashes that more than one line's id has (two ids may share one; iter_records compares the ids
     themselves). One 8-byte integer per line while counting."""
-    from array import array
-
-    import numpy as np
-
     hashes = array("q")
     with path.open(encoding="utf-8") as handle:
         for line in handle:
-            hashes.append(hash(_line_id(line)))
-    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
-    return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+            hashes.append(id_hash(_line_id(line)))
+    return repeated_values(hashes)
 
 
 class TraceWriter:

@@ -98,3 +98,38 @@ def test_a_run_skips_a_repeated_id_once_and_runs_the_first(tmp_path, write_jsonl
     assert records["a"].messages[0]["content"] == "first"
     assert [(s["row"], s["reason"]) for s in store.read_skipped()] == [(3, "duplicate id")]
     assert manifest["counts"]["inputs"] == 4 and manifest["counts"]["skipped"] == 1
+
+
+def _source(path, hash_ids: bool):
+    from cai.input_source import InputSource
+    from cai.inputs import iter_prompts
+
+    return InputSource(lambda duplicate_rows=None: iter_prompts(str(path), duplicate_rows=duplicate_rows),
+                       str(path), "prompts", "fix", hash_ids=hash_ids)
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_hashed_ids_find_the_same_repeats_as_held_ids(write_jsonl, monkeypatch, collide):
+    rows = [{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "other"}, "{torn", {"id": "a", "prompt": "again"},
+            {"id": "c", "prompt": "c"}, {"id": "b", "prompt": "twice"}, {"id": "a", "prompt": "thrice"}]
+    path = write_jsonl(rows)
+    held = _source(path, hash_ids=False).scan()
+    if collide:  # every id the same hash: the second look must still tell the ids apart
+        monkeypatch.setattr("cai.input_source.id_hash", lambda example_id: 7)
+    hashed = _source(path, hash_ids=True).scan()
+    skipped = [(s.row, s.id, s.reason) for s in hashed.skipped]
+    assert skipped == [(s.row, s.id, s.reason) for s in held.skipped]
+    assert [(row, reason.split(" (")[0]) for row, _, reason in skipped] == [
+        (3, "line 3: malformed JSON"), (4, "duplicate id"), (6, "duplicate id"), (7, "duplicate id")]
+    assert hashed.usable == held.usable == 3 and hashed.duplicate_rows == {4, 6, 7}
+    assert [r.messages[0]["content"] for r in hashed.records()] == ["first", "other", "c"]
+
+
+def test_hashed_ids_read_a_source_without_repeats_once(write_jsonl):
+    path = write_jsonl([{"id": f"p{i}", "prompt": f"q{i}"} for i in range(50)])
+    passes = []
+    source = _source(path, hash_ids=True)
+    reader = source.rows
+    source.rows = lambda duplicate_rows=None: (passes.append(duplicate_rows), reader(duplicate_rows))[1]
+    source.scan()
+    assert passes == [frozenset()] and source.usable == 50 and source.duplicate_rows == set()
