@@ -237,3 +237,13 @@ def test_the_eval_hint_leaves_out_a_run_s_own_prompts_but_not_the_bundled_ones(t
     assert eval_hint("m", "default", own) == f"cai eval --model m --baseline default --exclude {own}"
     assert "--exclude" not in eval_hint("m", "default", bundled) and "--prompts" in eval_hint("m", "default", bundled)
     assert eval_hint("m", "default", tmp_path / "not-a-run") == "cai eval --model m --baseline default"
+
+
+def test_the_summary_says_when_every_step_was_warmup():
+    from cai.train.table import facts
+
+    results = {"data": {"train_rows": 1, "split": "train_prefs", "test_rows": 0, "dropped": {}},
+               "base_model": "default", "steps": 1, "epochs": 1.0, "learning_rate": 5e-6, "runtime_s": 1.0,
+               "output": "out", "warmup_steps": 1}
+    assert "all 1 step(s) were warmup" in facts(results)["steps"]
+    assert "warmup" not in facts({**results, "steps": 8})["steps"]

@@ -51,6 +51,7 @@ def _results(options: TrainOptions, trainer, data, train_output, base: str, out:
         "data": {"source": data.source, "split": data.split, "train_rows": len(data.train),
                  "test_rows": len(data.test), "dropped": data.dropped},
         "steps": trainer.state.global_step, "epochs": float(trainer.state.epoch or 0.0),
+        "warmup_steps": trainer.args.get_warmup_steps(trainer.state.max_steps),
         "learning_rate": learning_rate(options), "runtime_s": round(runtime, 2),
         "train_loss": train_output.training_loss,
         "lora": {"r": options.lora_r, "alpha": options.lora_alpha, "targets": options.lora_targets}

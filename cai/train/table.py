@@ -52,7 +52,17 @@ def facts(results: dict) -> dict[str, str]:
         "training rows": rows,
         "held-out rows": str(data["test_rows"]) if data["test_rows"] else "none (evaluation skipped)",
         "steps": f"{results['steps']} ({results['epochs']:.2f} epochs), lr {results['learning_rate']:g}"
-                 + (f", LoRA r={results['lora']['r']} merged" if results.get("lora") else ""),
+                 + (f", LoRA r={results['lora']['r']} merged" if results.get("lora") else "") + _warmup_note(results),
         "time": f"{results['runtime_s']:.1f} s",
         "model": results["output"],
     }
+
+
+def _warmup_note(results: dict) -> str:
+    """Said when warmup took every step: the learning rate never reached its peak, so the model barely
+    moved (a first step at the bottom of a linear warmup changes nothing at all)."""
+    warmup = results.get("warmup_steps") or 0
+    if not results["steps"] or warmup < results["steps"]:
+        return ""
+    return (f"; all {results['steps']} step(s) were warmup ({warmup}), so the learning rate never reached its "
+            "peak: train on more rows or lower trainer_args.warmup_steps")
