@@ -5,12 +5,12 @@ hashes them, and only a source where a hash repeats is read once more to tell wh
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cai.inputs import DUPLICATE, Skipped, require_rows
 from cai.records import Record
+from cai.repeats import id_hash, id_hashes, repeated_values
 
 # A check of one record: the reason it cannot run, or None.
 Check = Callable[[Record], "str | None"]
@@ -42,7 +42,7 @@ class InputSource:
         nothing to run (one line, exit 2) before the caller writes anything. `done`: ids a resumed run
         already has; `already` counts the usable ones among them."""
         hashing = check is None and self.duplicate_rows is None and self.hash_ids
-        hashes = array("q")
+        hashes = id_hashes()
         usable, turned_away, self.already = 0, [], 0
         for item in self.rows(frozenset() if hashing else self.duplicate_rows):
             if isinstance(item, Skipped):
@@ -87,15 +87,3 @@ class InputSource:
     @property
     def inputs(self) -> int:
         return self.usable + len(self.skipped)
-
-
-def id_hash(example_id: str) -> int:
-    return hash(example_id)
-
-
-def repeated_values(values: array) -> set[int]:
-    """The values that occur more than once (numpy sorts 8 bytes a value; datasets already needs it)."""
-    import numpy as np
-
-    ordered = np.sort(np.frombuffer(values, dtype=np.int64)) if len(values) else np.empty(0, dtype=np.int64)
-    return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())

@@ -11,15 +11,14 @@ import json
 import os
 import shutil
 import time
-from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from cai.errors import CaiError
-from cai.input_source import id_hash, repeated_values
 from cai.records import Record
+from cai.repeats import id_hash, id_hashes, repeated_values
 
 # Seconds between fsyncs of traces.jsonl while examples stream in.
 FSYNC_EVERY_S = 1.0
@@ -161,7 +160,7 @@ _ID_OPENING, _DECODER = '{"id": ', json.JSONDecoder()
 def _repeated_id_hashes(path: Path) -> set[int]:
     """The hashes that more than one line's id has (two ids may share one; iter_records compares the ids
     themselves). One 8-byte integer per line while counting."""
-    hashes = array("q")
+    hashes = id_hashes()
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             hashes.append(id_hash(_line_id(line)))
