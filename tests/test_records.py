@@ -74,3 +74,14 @@ def test_an_empty_record_clones_to_fresh_lists():
     copy.labels.append({"x": 1})
     copy.initial_flags.append("empty")
     assert record.labels == [] and record.initial_flags == [] and copy.preference is None
+
+
+def test_to_dict_is_plain_data_in_field_order_sharing_nothing_with_the_record():
+    record = _full_record()
+    data = record.to_dict()
+    assert list(data) == [f.name for f in dataclasses.fields(Record)]
+    assert data["rounds"] == [vars(_full_round())] and type(data["rounds"][0]) is dict
+    assert Record.from_dict(data) == record
+    data["labels"][0]["probs"]["A"] = 0.0
+    data["rounds"][0]["revision_flags"].append("meta")
+    assert record == _full_record()
