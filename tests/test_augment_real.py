@@ -65,3 +65,27 @@ def test_augment_then_run_generates_the_escalation_turns_and_critiques_the_last_
     assert multi["rounds"][0]["principle_id"] == "robust-multi-turn-escalation"
     assert traces["encoding/base64"]["rounds"][0]["principle_id"] == "robust-obfuscation"
     assert traces["encoding/base64"]["generated_turns"] == []
+
+
+def test_eval_on_the_real_hf_engine_writes_the_escalation_turns_before_judging_the_last_answer(tmp_path):
+    source = tmp_path / "source.jsonl"
+    source.write_text(json.dumps({"id": "wifi", "category": "unlawful", "prompt": REQUEST}) + "\n")
+    augmented = tmp_path / "aug.jsonl"
+    assert cai("augment", str(source), "--out", str(augmented), "--attacks", "escalation").returncode == 0
+    escalation = json.loads(augmented.read_text().splitlines()[0])["messages"]
+    pending = [i for i, m in enumerate(escalation) if m["role"] == "assistant" and m["content"] is None]
+
+    out = tmp_path / "eval"
+    result = cai("eval", "--model", "default", "--engine", "hf", "--judge", "none", "--prompts", str(augmented),
+                 "--max-new-tokens", "12", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "traces.jsonl").read_text().splitlines()[0])
+    assert len(pending) >= 2 and record["generated_turns"] == pending
+    assert all(isinstance(record["messages"][i]["content"], str) and record["messages"][i]["content"].strip()
+               for i in pending)
+    assert [m for i, m in enumerate(record["messages"]) if i not in pending] == [
+        m for i, m in enumerate(escalation) if i not in pending]
+    assert record["initial_response"]
+    report = json.loads((out / "report.json").read_text())
+    family = report["per_attack_family"]["structure"]  # the row is counted, under its attack family
+    assert family["prompts"] == 1 and family["models"]["detector"]["model"]["n"] == 1
